@@ -1,0 +1,27 @@
+# See README.md. Every target works on a fresh Debian machine with Go.
+GO ?= go
+FUZZTIME ?= 10m
+
+.PHONY: run test bench fuzz cross build
+
+run:
+	$(GO) run ./cmd/waptserver serve
+
+test:
+	./scripts/test.sh
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+bench:
+	./bench/cab.sh
+	./bench/catalog.sh
+
+fuzz:
+	$(GO) test ./internal/lzx -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/cab -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/catalog -run '^$$' -fuzz FuzzFragment -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/catalog -run '^$$' -fuzz FuzzPackageXML -fuzztime $(FUZZTIME)
+
+cross:
+	for a in amd64 386 arm64; do GOOS=windows GOARCH=$$a CGO_ENABLED=0 $(GO) build -o bin/windows-$$a/ ./cmd/... || exit 1; done

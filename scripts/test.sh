@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run). On a fresh Debian machine with Go it
+# installs what the tests need, then runs formatting, vet (Linux and Windows), the
+# Windows cross builds and the whole test suite. Long benchmarks and fuzzing are
+# separate: make bench, make fuzz.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v cabextract >/dev/null || need+=(cabextract)
+command -v 7z >/dev/null || need+=(p7zip-full)
+command -v osslsigncode >/dev/null || need+=(osslsigncode)
+command -v openssl >/dev/null || need+=(openssl)
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "test.sh: installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	else
+		echo "test.sh: missing ${need[*]} (not root: install them with apt-get, or the tests that need them fail)" >&2
+	fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-formatted:"; echo "$unformatted"; exit 1; fi
+
+echo "== go vet (linux)"
+go vet ./...
+for arch in amd64 386 arm64; do
+	echo "== windows/$arch: vet and build"
+	GOOS=windows GOARCH=$arch CGO_ENABLED=0 go vet ./...
+	GOOS=windows GOARCH=$arch CGO_ENABLED=0 go build -o /dev/null ./...
+done
+
+echo "== go test"
+go test -count=1 -timeout 40m ./...
