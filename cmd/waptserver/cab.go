@@ -2,7 +2,9 @@ package main
 
 import "github.com/spf13/cobra"
 
-// newCabCmd groups the cabinet commands (list, test, extract, verify).
+// newCabCmd groups the cabinet commands. Each subcommand lives in its own file.
 func newCabCmd() *cobra.Command {
-	return &cobra.Command{Use: "cab", Short: "Inspect, test, extract and verify Microsoft cabinet files"}
+	cmd := &cobra.Command{Use: "cab", Short: "Inspect, test, extract and verify Microsoft cabinet files"}
+	cmd.AddCommand(newCabListCmd(), newCabTestCmd(), newCabExtractCmd(), newCabVerifyCmd())
+	return cmd
 }
