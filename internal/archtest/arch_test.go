@@ -43,6 +43,7 @@ func rules() map[string]rule {
 		"internal/pkg":             {only: []string{"internal/wu", "internal/rules"}},
 		"internal/upstream":        {only: []string{"internal/wu"}},
 		"internal/repo":            {only: []string{"internal/wu"}},
+		"internal/api":             {only: []string{"internal/wu"}},
 		"internal/archtest":        {only: []string{}},
 		"internal/store/storetest": {only: []string{"internal/wu", "internal/store"}},
 	}

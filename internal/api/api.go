@@ -1,0 +1,182 @@
+// Package api holds the wire types of the agent API (/api/v1), shared by the server and
+// the agent so that both sides speak exactly the same JSON. docs/openapi.yaml documents
+// them for other clients. It imports only internal/wu.
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// Paths of the agent API. {uuid} is the host's UUID.
+const (
+	PathRegister      = "/api/v1/hosts/register"             // POST, Authorization: Bearer <enrollment secret>
+	PathReport        = "/api/v1/hosts/{uuid}/report"        // POST, host credential
+	PathCommands      = "/api/v1/hosts/{uuid}/commands"      // GET ?wait=25s long-poll, host credential
+	PathCommandResult = "/api/v1/hosts/{uuid}/commands/{id}" // POST result, host credential
+	PathRules         = "/api/v1/hosts/{uuid}/rules"         // GET effective rules, host credential
+	// RepoPrefix is where the repository folder (wsusscn2.cab, its .sha1 and the update
+	// files) is served: repo_url "https://srv/wapt" gives "https://srv/waptwua/".
+	RepoPrefix = "/waptwua/"
+)
+
+// MaxWait is the longest long-poll the server holds.
+const MaxWait = 60 * time.Second
+
+// RegisterRequest is sent once by a host, with the enrollment secret as bearer token.
+type RegisterRequest struct {
+	UUID         string   `json:"uuid"`
+	Name         string   `json:"name"`
+	OS           string   `json:"os"`
+	AgentVersion string   `json:"agent_version"`
+	Groups       []string `json:"groups,omitempty"`
+	Maturity     string   `json:"maturity,omitempty"` // PROD when empty
+}
+
+// RegisterResponse gives the host its own credential: send it as
+// "Authorization: Bearer <Credential>" on every later call. The server keeps only a hash.
+type RegisterResponse struct {
+	UUID       string `json:"uuid"`
+	Credential string `json:"credential"`
+}
+
+// Report is a host's scan result. With Full the list is complete (statuses of updates
+// absent from it are forgotten); otherwise only the listed updates changed.
+// Reports are idempotent: sending the same report twice changes nothing.
+type Report struct {
+	Full          bool           `json:"full"`
+	ScanAt        time.Time      `json:"scan_at,omitzero"`
+	Name          string         `json:"name,omitempty"`
+	OS            string         `json:"os,omitempty"`
+	AgentVersion  string         `json:"agent_version,omitempty"`
+	WUAStatus     string         `json:"wua_status"`
+	RebootPending bool           `json:"reboot_pending"`
+	LastError     string         `json:"last_error,omitempty"`
+	CabSHA1       string         `json:"cab_sha1,omitempty"`
+	Packages      []string       `json:"packages,omitempty"` // rules packages applied, in order
+	Updates       []UpdateStatus `json:"updates"`
+}
+
+// UpdateStatus is one update's status on the reporting host.
+type UpdateStatus struct {
+	UpdateID       string      `json:"update_id"`
+	RevisionNumber int         `json:"revision_number"`
+	Status         wu.Status   `json:"status"`
+	Reason         wu.Reason   `json:"reason,omitempty"`
+	InstalledAt    time.Time   `json:"installed_at,omitzero"`
+	Error          string      `json:"error,omitempty"` // for ERROR: WUA result and HRESULT in words
+	Title          string      `json:"title,omitempty"`
+	KBs            []string    `json:"kb,omitempty"`
+	Severity       wu.Severity `json:"severity,omitempty"`
+	Classification string      `json:"classification,omitempty"`
+	Products       []string    `json:"products,omitempty"`
+}
+
+// Limits of a report the server accepts (a larger body gets 413).
+const (
+	MaxReportUpdates = 20000
+	MaxTitleLen      = 1024
+	MaxErrorLen      = 4096
+)
+
+// FieldError names the offending field of a request: the server answers 400 with it.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"error"`
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
+
+// Validate checks a report field by field.
+func (r *Report) Validate() error {
+	if len(r.Updates) > MaxReportUpdates {
+		return &FieldError{"updates", fmt.Sprintf("%d updates, at most %d per report", len(r.Updates), MaxReportUpdates)}
+	}
+	if len(r.LastError) > MaxErrorLen {
+		return &FieldError{"last_error", "too long"}
+	}
+	for i, u := range r.Updates {
+		f := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
+		if !wu.IsGUID(u.UpdateID) {
+			return &FieldError{f("update_id"), fmt.Sprintf("%q is not a GUID", u.UpdateID)}
+		}
+		if u.RevisionNumber < 0 {
+			return &FieldError{f("revision_number"), "negative"}
+		}
+		if !u.Status.Valid() {
+			return &FieldError{f("status"), fmt.Sprintf("%q is not one of OK, PENDING, MISSING, DISCARDED, ERROR, SUPERSEDED", u.Status)}
+		}
+		switch u.Reason {
+		case "", wu.ReasonForbidden, wu.ReasonNotAllowed, wu.ReasonDelayed:
+		default:
+			return &FieldError{f("reason"), fmt.Sprintf("%q is not one of forbidden, not_allowed, delayed", u.Reason)}
+		}
+		if len(u.Title) > MaxTitleLen {
+			return &FieldError{f("title"), "too long"}
+		}
+		if len(u.Error) > MaxErrorLen {
+			return &FieldError{f("error"), "too long"}
+		}
+	}
+	return nil
+}
+
+// CommandKind is what the console asks a host to do.
+type CommandKind string
+
+// Commands pushed from the console (the seeds' three "Trigger ..." buttons).
+const (
+	CommandScan     CommandKind = "scan"
+	CommandDownload CommandKind = "download"
+	CommandInstall  CommandKind = "install"
+)
+
+// Command is one pending command for a host.
+type Command struct {
+	ID      string      `json:"id"`
+	Kind    CommandKind `json:"kind"`
+	Created time.Time   `json:"created"`
+}
+
+// Commands is the long-poll answer: empty after the wait when nothing is pending.
+type Commands struct {
+	Commands []Command `json:"commands"`
+}
+
+// CommandResult reports how a command ended.
+type CommandResult struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"message,omitempty"`
+}
+
+// Rules is the effective rules answer: the rules JSON of REFERENCE §4 (as
+// internal/rules reads it) and the packages it came from.
+type Rules struct {
+	Rules    RawJSON  `json:"rules"`
+	Packages []string `json:"packages,omitempty"`
+}
+
+// RawJSON is a JSON value kept as bytes.
+type RawJSON []byte
+
+// MarshalJSON returns the raw bytes ("null" when empty).
+func (r RawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON keeps a copy of the bytes.
+func (r *RawJSON) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
