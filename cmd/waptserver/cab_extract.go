@@ -1,14 +1,161 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/openwua/waptwua/internal/cab"
 )
 
-// newCabExtractCmd: being written (see docs/adr/0001-cabinet-lzx-api.md).
+// newCabExtractCmd: waptserver cab extract FILE -d DIR [NAME-PATTERN...].
 func newCabExtractCmd() *cobra.Command {
-	return &cobra.Command{Use: "extract FILE", Short: "not implemented yet", RunE: func(*cobra.Command, []string) error {
-		return errors.New("cab extract: not implemented yet")
-	}}
+	var dir string
+	var verbose bool
+	var lf *limitFlags
+	cmd := &cobra.Command{
+		Use:   "extract FILE [NAME-PATTERN...]",
+		Short: "Extract the members of a cabinet file into a directory",
+		Long: `Extract the members of a cabinet file into the directory given by -d (default: the
+current directory), creating subdirectories as needed. With patterns, only the
+members whose name (with / separators) matches one of them are extracted; patterns use
+path.Match syntax (*, ?, [a-z]) and ignore case. Each file is written to a temporary
+file then renamed, and gets the member's modification time. Members whose name would
+leave the directory (.., absolute paths, drive letters) are refused and reported.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			limits, err := lf.limits()
+			if err != nil {
+				return err
+			}
+			patterns := make([]string, 0, len(args)-1)
+			for _, p := range args[1:] {
+				p = strings.ToLower(p)
+				if _, err := path.Match(p, ""); err != nil {
+					return fmt.Errorf("cab extract: pattern %q: %w (patterns use path.Match syntax: *, ?, [a-z], \\ to escape)", p, err)
+				}
+				patterns = append(patterns, p)
+			}
+			c, closeFile, err := openCabinet(args[0], limits)
+			if err != nil {
+				return err
+			}
+			defer closeFile()
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("cab extract: creating the target directory: %w", err)
+			}
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			var matched, failed int
+			var total int64
+			err = c.Walk(func(f *cab.File, r io.Reader) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if !matchAny(patterns, strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))) {
+					return nil
+				}
+				matched++
+				n, err := extractMember(ctx, dir, f, r)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failed++
+					fmt.Fprintf(out, "FAILED %s\n", cliError(err))
+					return nil
+				}
+				total += n
+				if verbose {
+					fmt.Fprintf(out, "extracted %s (%d bytes)\n", displayName(f.Name), n)
+				}
+				return nil
+			})
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("cab extract: %s: interrupted", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("cab extract: %s: %w", args[0], err)
+			}
+			if len(patterns) > 0 && matched == 0 {
+				return fmt.Errorf("cab extract: %s: no member matches %s (list the members with `waptserver cab list`)",
+					args[0], strings.Join(args[1:], " "))
+			}
+			if failed > 0 {
+				return fmt.Errorf("cab extract: %s: %d of %d members failed (see the FAILED lines)", args[0], failed, matched)
+			}
+			fmt.Fprintf(out, "%s: extracted %d members, %d bytes, into %s\n", args[0], matched, total, dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "dir", "d", ".", "directory to extract into (created if missing)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print each extracted member")
+	lf = addLimitFlags(cmd)
+	return cmd
+}
+
+func matchAny(patterns []string, name string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// extractMember writes member f under dir: to a temporary file next to the target,
+// renamed into place once complete, with the member's modification time.
+func extractMember(ctx context.Context, dir string, f *cab.File, r io.Reader) (int64, error) {
+	rel, err := cab.SafePath(f.Name)
+	if err != nil {
+		return 0, err
+	}
+	dst := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return 0, fmt.Errorf("member %q: creating its directory: %w", f.Name, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("member %q: %w", f.Name, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(ctxWriter{ctx, tmp}, r)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return n, fmt.Errorf("member %q: writing %s: %w", f.Name, dst, err)
+		}
+		return n, err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return n, fmt.Errorf("member %q: %w", f.Name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return n, fmt.Errorf("member %q: writing %s: %w", f.Name, dst, err)
+	}
+	done = true
+	if err := os.Chtimes(tmp.Name(), f.Modified, f.Modified); err != nil {
+		os.Remove(tmp.Name())
+		return n, fmt.Errorf("member %q: %w", f.Name, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		os.Remove(tmp.Name())
+		return n, fmt.Errorf("member %q: %w", f.Name, err)
+	}
+	return n, nil
 }

@@ -1,14 +1,103 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/openwua/waptwua/internal/cab"
 )
 
-// newCabTestCmd: being written (see docs/adr/0001-cabinet-lzx-api.md).
+// newCabTestCmd: waptserver cab test FILE [--sha256].
 func newCabTestCmd() *cobra.Command {
-	return &cobra.Command{Use: "test FILE", Short: "not implemented yet", RunE: func(*cobra.Command, []string) error {
-		return errors.New("cab test: not implemented yet")
-	}}
+	var withSHA bool
+	var lf *limitFlags
+	cmd := &cobra.Command{
+		Use:   "test FILE",
+		Short: "Decompress every member of a cabinet file and verify its checksums",
+		Long: `Decompress every member of a cabinet file, verifying the data blocks' checksums,
+without writing anything. Each member that fails is reported on a FAILED line and the
+test goes on with the next folder; the command fails if any member did. With --sha256
+each good member is printed as "<sha256> <size> <name>" (names with / separators).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			limits, err := lf.limits()
+			if err != nil {
+				return err
+			}
+			c, closeFile, err := openCabinet(args[0], limits)
+			if err != nil {
+				return err
+			}
+			defer closeFile()
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			var members, failed int
+			var total int64
+			var h hash.Hash
+			if withSHA {
+				h = sha256.New()
+			}
+			err = c.Walk(func(f *cab.File, r io.Reader) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				members++
+				var dst io.Writer = io.Discard
+				if h != nil {
+					h.Reset()
+					dst = h
+				}
+				n, err := io.Copy(ctxWriter{ctx, dst}, r)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failed++
+					fmt.Fprintf(out, "FAILED %s\n", cliError(err))
+					return nil
+				}
+				total += n
+				if h != nil {
+					fmt.Fprintf(out, "%s %d %s\n", hex.EncodeToString(h.Sum(nil)), n, displayName(f.Name))
+				}
+				return nil
+			})
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("cab test: %s: interrupted", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("cab test: %s: %w", args[0], err)
+			}
+			if failed > 0 {
+				return fmt.Errorf("cab test: %s: %d of %d members failed (see the FAILED lines)", args[0], failed, members)
+			}
+			if !withSHA {
+				fmt.Fprintf(out, "%s: OK, %d members, %d bytes\n", args[0], members, total)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&withSHA, "sha256", false, `print "<sha256> <size> <name>" for each member`)
+	lf = addLimitFlags(cmd)
+	return cmd
+}
+
+// ctxWriter stops a copy when the command is interrupted; the check runs once per
+// write, that is once per decoded frame.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (cw ctxWriter) Write(p []byte) (int, error) {
+	if err := cw.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return cw.w.Write(p)
 }
