@@ -56,7 +56,7 @@ type WriterOptions struct {
 // uncompressed bytes, then every folder's data blocks), never held in memory.
 //
 // A Writer is not safe for concurrent use. After an error, every later call returns
-// it; Close always removes the temporary files.
+// it; Close must still be called: it removes the temporary files.
 type Writer struct {
 	dst  io.Writer
 	opts WriterOptions
@@ -98,8 +98,8 @@ type writerFile struct {
 	size       int64
 }
 
-// NewWriter returns a Writer of a cabinet that Close writes to w. Options are checked
-// by the first call that needs them.
+// NewWriter returns a Writer of a cabinet that Close writes to w. With invalid
+// options, every call of the Writer returns the error.
 func NewWriter(w io.Writer, opts WriterOptions) *Writer {
 	wr := &Writer{dst: w, opts: opts, current: -1}
 	switch {
@@ -109,6 +109,14 @@ func NewWriter(w io.Writer, opts WriterOptions) *Writer {
 		wr.err = fmt.Errorf("cab: folder reserve of %d bytes, want 0..%d", opts.FolderReserve, maxReserve)
 	case opts.DataReserve < 0 || opts.DataReserve > maxReserve:
 		wr.err = fmt.Errorf("cab: data block reserve of %d bytes, want 0..%d", opts.DataReserve, maxReserve)
+	default:
+		// Check the LZX options now rather than when the first LZX folder is done
+		// (a one-byte stream costs next to no memory).
+		check := opts.LZX
+		check.WindowBits, check.StreamSize = 15, 1
+		if _, err := lzx.NewEncoder(check); err != nil {
+			wr.err = fmt.Errorf("cab: WriterOptions.LZX: %w", err)
+		}
 	}
 	return wr
 }
@@ -132,9 +140,7 @@ func (w *Writer) NewFolder(method Method, windowBits int) error {
 	default:
 		return fmt.Errorf("cab: unknown compression method %v", method)
 	}
-	if err := w.finishMember(); err != nil {
-		return w.fail(err)
-	}
+	w.finishMember()
 	w.pending = &writerFolder{method: method, windowBits: windowBits}
 	return nil
 }
@@ -164,9 +170,7 @@ func (w *Writer) Create(name string, modified time.Time) (io.Writer, error) {
 	if len(w.files) >= maxFiles {
 		return nil, fmt.Errorf("cab: member %q: a cabinet holds at most %d members", name, maxFiles)
 	}
-	if err := w.finishMember(); err != nil {
-		return nil, w.fail(err)
-	}
+	w.finishMember()
 	if w.pending != nil {
 		if err := w.startFolder(); err != nil {
 			return nil, w.fail(err)
@@ -194,9 +198,7 @@ func (w *Writer) Close() error {
 		return err
 	}
 	w.closed = true
-	if err := w.finishMember(); err != nil {
-		return w.fail(err)
-	}
+	w.finishMember()
 	if err := w.finishFolder(); err != nil {
 		return w.fail(err)
 	}
@@ -260,12 +262,12 @@ func (m *memberWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *Writer) finishMember() error {
+// finishMember ends the open member: its writer refuses further bytes.
+func (w *Writer) finishMember() {
 	if w.member != nil {
 		w.member.closed = true
 		w.member = nil
 	}
-	return nil
 }
 
 // startFolder makes the pending folder current, after compressing the previous one.
@@ -381,7 +383,7 @@ func (w *Writer) compressor(f *writerFolder) (func([]byte) ([]byte, error), erro
 		opts.StreamSize = f.size
 		enc, err := lzx.NewEncoder(opts)
 		if err != nil {
-			return nil, fmt.Errorf("cab: LZX options: %w", err)
+			return nil, fmt.Errorf("cab: WriterOptions.LZX: %w", err)
 		}
 		return enc.EncodeFrame, nil
 	}

@@ -3,9 +3,9 @@ package lzx
 import "encoding/binary"
 
 // overreadSlack is how far (in bytes) a frame's bitstream may run past the end of its
-// input, reading zeros, before the frame is called corrupt. Readers of LZX have always
-// padded the input with a zero word or two, and some encoders rely on it for the last
-// frame; a real stream never needs more.
+// input, reading zeros, before the frame is called corrupt. libmspack pads the end of
+// a stream with a zero word, so an encoder tested only against it may leave out the
+// last frame's final word; a real stream never needs more.
 const overreadSlack = 4
 
 // bitReader reads an LZX bitstream: 16-bit little-endian words, each consumed from its

@@ -108,6 +108,59 @@ func TestDecodeCorrupt(t *testing.T) {
 			verbatimHeader(g, 15, 100, map[int]uint8{'a': 1, numChars: 1}) // slot 0: R0
 			g.w.bits(1, 1)
 		})}, 100, "match offset 0"},
+		{"empty main tree", [][]byte{craft(func(g *generator) {
+			verbatimHeader(g, 15, 100, nil)
+		})}, 100, "empty main tree"},
+		{"aligned tree empty", [][]byte{craft(func(g *generator) {
+			g.w.bits(blockAligned, 3)
+			g.w.bits(100, 24)
+			g.w.bits(0, 24) // eight zero aligned lengths
+			numMain := numChars + positionSlots(15)*8
+			main := make([]uint8, numMain)
+			main['a'], main[numChars+8*8] = 1, 1 // slot 8 has 3 extra bits: aligned
+			g.writeRange(g.mainLens[:], main, 0, numChars, 0)
+			g.writeRange(g.mainLens[:], main, numChars, numMain, 0)
+			g.writeRange(g.lenLens[:], make([]uint8, numLengthSymbols), 0, numLengthSymbols, 0)
+			g.w.bits(0, 14) // 14 literals
+			g.w.bits(1, 1)  // the match
+		})}, 100, "aligned offset tree, which is empty"},
+		{"match past window end", [][]byte{craft(func(g *generator) {
+			verbatimHeader(g, 15, 40000, map[int]uint8{'a': 1, match1: 1})
+			for range frameSize - 1 {
+				g.w.bits(0, 1)
+			}
+			g.w.bits(1, 1)
+		})}, frameSize, "runs past the end of the 32768-byte window"},
+		{"previous match longer than the next frame", [][]byte{
+			craft(func(g *generator) {
+				verbatimHeader(g, 15, 40000, map[int]uint8{'a': 1, match1 + 1: 1}) // length 3
+				for range 1000 - 1 {
+					g.w.bits(0, 1)
+				}
+				g.w.bits(1, 1)
+			}),
+			{0, 0},
+		}, 1000, "previous frame's last match ran 2 bytes into this 1-byte frame"},
+		{"repeated offset beyond the window", [][]byte{
+			craft(func(g *generator) {
+				g.w.bits(blockUncompressed, 3)
+				g.w.bits(frameSize, 24)
+				g.w.align()
+				g.w.buf = append(g.w.buf, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0)
+				g.w.buf = append(g.w.buf, make([]byte, frameSize)...)
+			}),
+			func() []byte {
+				g := &generator{rng: 1}
+				g.w.bits(blockUncompressed, 3)
+				g.w.bits(0, 24)
+				g.w.align()
+				g.w.buf = append(g.w.buf, 0x40, 0x9C, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0) // R0 = 40000
+				verbatimHeader(g, 15, 100, map[int]uint8{'a': 1, numChars: 1})      // slot 0: R0
+				g.w.bits(1, 1)
+				g.w.align()
+				return g.w.buf
+			}(),
+		}, frameSize, "match offset 40000 beyond the 32768-byte window"},
 		{"frame crosses window end", [][]byte{
 			craft(func(g *generator) {
 				verbatimHeader(g, 15, 40000, map[int]uint8{'a': 1, 'b': 1})
@@ -117,6 +170,12 @@ func TestDecodeCorrupt(t *testing.T) {
 			}),
 			{0, 0},
 		}, 100, "crosses the end of the 32768-byte window"},
+	}
+	// The output size of the last frame of multi-frame cases.
+	lastOut := map[string]int{
+		"previous match longer than the next frame": 1,
+		"repeated offset beyond the window":         100,
+		"frame crosses window end":                  frameSize,
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -128,7 +187,7 @@ func TestDecodeCorrupt(t *testing.T) {
 			for i, f := range tt.frames {
 				n := tt.outLen
 				if i == len(tt.frames)-1 && len(tt.frames) > 1 {
-					n = frameSize
+					n = lastOut[tt.desc]
 				}
 				if _, last = d.Decode(f, n); last != nil {
 					break

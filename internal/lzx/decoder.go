@@ -93,7 +93,7 @@ func (d *Decoder) Reset() {
 // returns exactly outLen bytes, E8-translated, valid until the next call.
 func (d *Decoder) Decode(in []byte, outLen int) ([]byte, error) {
 	if d.err != nil {
-		return nil, fmt.Errorf("lzx: frame %d: decoder stopped at an earlier error, Reset it: %w", d.frame, d.err)
+		return nil, fmt.Errorf("%w (the decoder stopped there; Reset it to start a folder again)", d.err)
 	}
 	if outLen < 1 || outLen > frameSize {
 		return nil, d.corruptf("uncompressed size %d outside 1..%d", outLen, frameSize)
@@ -502,6 +502,13 @@ func (d *Decoder) decodeHuffman(frameEnd int) error {
 				}
 				binary.LittleEndian.PutUint64(win[end-8:], binary.LittleEndian.Uint64(win[src+length-8:]))
 			}
+		} else if length < 8 && (src > wpos || wpos-src >= length) && max(src, wpos)+8 <= len(win) {
+			// Short and not overlapping: one 8-byte read-modify-write, merging
+			// length bytes of the source into the destination word.
+			mask := uint64(1)<<(8*length) - 1
+			sv := binary.LittleEndian.Uint64(win[src:])
+			dv := binary.LittleEndian.Uint64(win[wpos:])
+			binary.LittleEndian.PutUint64(win[wpos:], sv&mask|dv&^mask)
 		} else if length <= 32 {
 			// Short, or a pattern shorter than 8 bytes: a byte loop, whose
 			// forward order repeats overlapping patterns.

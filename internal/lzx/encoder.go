@@ -148,7 +148,7 @@ func NewEncoder(opts EncoderOptions) (*Encoder, error) {
 	}
 	e.slots = positionSlots(opts.WindowBits)
 	e.mainSyms = numChars + 8*e.slots
-	e.m.init(opts.WindowBits, encDefaultTuning)
+	e.m.init(opts.WindowBits, encDefaultTuning(), opts.StreamSize)
 	e.Reset()
 	return e, nil
 }
@@ -227,7 +227,7 @@ func (e *Encoder) encodeFrame(frame []byte) ([]byte, error) {
 	e.bw.align()
 	e.out = e.bw.out
 	if len(e.out) > maxFrameOutput {
-		return nil, fmt.Errorf("frame %d compressed to %d bytes, over the %d a cabinet block may hold: %w",
+		return nil, fmt.Errorf("lzx: frame %d compressed to %d bytes, over the %d a cabinet block may hold: %w",
 			e.frames, len(e.out), maxFrameOutput, errEncInternal)
 	}
 	e.streamPos += int64(len(frame))

@@ -1,7 +1,6 @@
 package lzx
 
 import (
-	"cmp"
 	"errors"
 	"slices"
 )
@@ -27,7 +26,8 @@ type encPMNode struct {
 // encHuffman holds the scratch space of code-length computation, reused from block
 // to block so that building trees does not allocate.
 type encHuffman struct {
-	syms  []int32 // used symbols, sorted by weight then symbol
+	keys  []uint64 // weight<<16 | symbol, for sorting
+	syms  []int32  // used symbols, sorted by weight then symbol
 	nodes []encPMNode
 	cur   []int32
 	next  []int32
@@ -41,11 +41,17 @@ type encHuffman struct {
 // incomplete codes.
 func (h *encHuffman) lengths(weights []uint32, lens []uint8, limit, capSyms, capLen int) error {
 	clear(lens)
-	h.syms = h.syms[:0]
+	// Sort the used symbols by weight, then symbol, as packed keys.
+	h.keys = h.keys[:0]
 	for s, w := range weights {
 		if w != 0 {
-			h.syms = append(h.syms, int32(s))
+			h.keys = append(h.keys, uint64(w)<<16|uint64(s))
 		}
+	}
+	slices.Sort(h.keys)
+	h.syms = h.syms[:0]
+	for _, k := range h.keys {
+		h.syms = append(h.syms, int32(k&0xFFFF))
 	}
 	n := len(h.syms)
 	switch n {
@@ -62,12 +68,6 @@ func (h *encHuffman) lengths(weights []uint32, lens []uint8, limit, capSyms, cap
 		}
 		return nil
 	}
-	slices.SortFunc(h.syms, func(a, b int32) int {
-		if c := cmp.Compare(weights[a], weights[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
 	maxLen := func(s int32) int {
 		if int(s) < capSyms && capLen > 0 && capLen < limit {
 			return capLen

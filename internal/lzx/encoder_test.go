@@ -73,7 +73,7 @@ func encCheckSame(t testing.TB, got, want []byte) {
 }
 
 func TestEncoderRoundTrip(t *testing.T) {
-	data := encRealistic(t, 1, 3<<20+12345)
+	data := encRealistic(t, 1, 2<<20+12345)
 	tests := []struct {
 		desc string
 		opts EncoderOptions
@@ -301,4 +301,95 @@ func BenchmarkEncoder(b *testing.B) {
 			b.ReportMetric(float64(len(data))/float64(n), "ratio")
 		})
 	}
+}
+
+// TestEncoderFarMatches repeats a random block at nearly a window's distance: only
+// matches with the largest position slots compress it. (In windows of 1 and 2 MiB
+// the hash chains of random data are too crowded for the finder to reach that far;
+// TestEncoderAllSlots covers their slots.)
+func TestEncoderFarMatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for wb := minWindowBits; wb <= 19; wb++ {
+		for _, mode := range []BlockMode{Verbatim, Aligned} {
+			w := 1 << wb
+			block := make([]byte, w*3/4)
+			for i := range block {
+				block[i] = byte(rng.Uint32())
+			}
+			gap := make([]byte, w/8)
+			for i := range gap {
+				gap[i] = byte(rng.Uint32())
+			}
+			data := append(append(bytes.Clone(block), gap...), block...)
+			e, err := NewEncoder(EncoderOptions{WindowBits: wb, Blocks: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := encCompress(t, e, data)
+			encCheckSame(t, encDecompress(t, wb, frames, len(data)), data)
+			n := 0
+			for _, f := range frames {
+				n += len(f)
+			}
+			if limit := len(block) + len(gap) + len(block)/10; n > limit {
+				t.Errorf("window %d %v: %d bytes compressed to %d, want at most %d: far matches not found", wb, mode, len(data), n, limit)
+			}
+		}
+	}
+}
+
+// TestEncoderFrameBound checks that no frame outgrows a CFDATA block, even when a
+// block's trees, built from text, must code incompressible frames that follow.
+func TestEncoderFrameBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	text := encRealistic(t, 3, frameSize)
+	high := make([]byte, 4*frameSize) // bytes text never uses, without repeats
+	for i := range high {
+		high[i] = 0x80 | byte(rng.Uint32())
+	}
+	data := append(bytes.Clone(text), high...)
+	for _, mode := range []BlockMode{Verbatim, Aligned, Mixed} {
+		e, err := NewEncoder(EncoderOptions{WindowBits: 16, Blocks: mode, BlockSize: maxBlockSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames := encCompress(t, e, data)
+		for i, f := range frames {
+			if len(f) > maxFrameOutput {
+				t.Errorf("%v: frame %d is %d bytes, over %d", mode, i, len(f), maxFrameOutput)
+			}
+		}
+		encCheckSame(t, encDecompress(t, 16, frames, len(data)), data)
+	}
+}
+
+// TestEncoderAllSlots checks that realistic data uses every position slot of the
+// largest window, so that round trips exercise the decoder's every offset path.
+func TestEncoderAllSlots(t *testing.T) {
+	data := encRealistic(t, 1, 6<<20)
+	e, err := NewEncoder(EncoderOptions{WindowBits: maxWindowBits, Blocks: Aligned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used [maxPositionSlots]int
+	var out [][]byte
+	for off := 0; off < len(data); off += frameSize {
+		f, err := e.EncodeFrame(data[off:min(off+frameSize, len(data))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, bytes.Clone(f))
+		for _, s := range e.syms { // the frame's block: BlockSize is one frame
+			if s.main >= numChars {
+				used[(s.main-numChars)/8]++
+			}
+		}
+	}
+	for slot, n := range used {
+		if n == 0 {
+			t.Errorf("position slot %d never used (uses: %v)", slot, used)
+			break
+		}
+	}
+	encCheckSame(t, encDecompress(t, maxWindowBits, out, len(data)), data)
 }

@@ -47,6 +47,8 @@ type genConfig struct {
 	// padNext puts the padding byte of an odd uncompressed block that ends with a
 	// frame at the start of the next frame instead of the end of its own.
 	padNext bool
+	// manyBlocks keeps every block at most maxBlock long.
+	manyBlocks bool
 	// spill lets a final zero run pass the end of its range of code lengths (into the
 	// main tree's second range, or past a tree's end), as the reference decoder allows.
 	spill bool
@@ -57,6 +59,8 @@ type genStream struct {
 	sizes  []int    // uncompressed size of each frame
 	data   []byte   // the window contents, before E8 translation
 	trace  []string
+
+	alignedHeaders int // uncompressed block headers that needed a whole padding word
 }
 
 type genToken struct {
@@ -112,6 +116,8 @@ type generator struct {
 	lenLens  [numLengthSymbols + lensSpill]uint8
 
 	trace []string // what was written where, for debugging
+
+	alignedHeaders int // uncompressed block headers that ended on a word boundary
 }
 
 func (g *generator) tracef(format string, args ...any) {
@@ -135,7 +141,7 @@ func generate(cfg genConfig) *genStream {
 		switch {
 		case g.rng.chance(3):
 			size = 0
-		case g.rng.chance(10):
+		case !cfg.manyBlocks && g.rng.chance(10):
 			// End the block on a frame boundary.
 			size = (g.pos/frameSize+1)*frameSize - g.pos
 		}
@@ -147,7 +153,7 @@ func generate(cfg genConfig) *genStream {
 			g.huffman(typ, size)
 		}
 	}
-	return &genStream{frames: g.frames, sizes: g.sizes, data: g.data, trace: g.trace}
+	return &genStream{frames: g.frames, sizes: g.sizes, data: g.data, trace: g.trace, alignedHeaders: g.alignedHeaders}
 }
 
 // advance moves the writer's output position, closing frames it completes.
@@ -430,7 +436,8 @@ func (g *generator) uncompressed(size int) {
 	g.w.bits(uint32(size)>>8, 16)
 	g.w.bits(uint32(size)&0xFF, 8)
 	if g.w.n == 0 {
-		g.w.bits(0, 16)
+		g.w.bits(0, 16) // already aligned: a whole word of padding
+		g.alignedHeaders++
 	} else {
 		g.w.align()
 	}

@@ -2,6 +2,7 @@ package lzx
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -33,7 +34,8 @@ func TestRoundTripEncoder(t *testing.T) {
 				opts.BlockSize = 7_001
 				opts.E8FileSize = 0
 			}
-			t.Run(filepath.Base(mode.String())+"-w"+string(rune('0'+w/10))+string(rune('0'+w%10)), func(t *testing.T) {
+			name := fmt.Sprintf("%v-w%d", mode, w)
+			t.Run(name, func(t *testing.T) {
 				e, err := NewEncoder(opts)
 				if err != nil {
 					t.Fatal(err)
@@ -55,7 +57,7 @@ func TestRoundTripEncoder(t *testing.T) {
 				if cabextract == "" {
 					return
 				}
-				path := filepath.Join(dir, t.Name()[len("TestRoundTripEncoder/"):]+".cab")
+				path := filepath.Join(dir, name+".cab")
 				if err := os.WriteFile(path, writeTestCab(s, w), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 )
 
@@ -89,9 +88,12 @@ func makeWords(rng *rand.Rand, n int) []string {
 	return words
 }
 
-// word picks a word with a Zipf-like law: rank r about as likely as 1/r.
+// word picks a word with a Zipf-like law: rank r about as likely as 1/r (a uniform
+// power-of-two range, then a uniform rank in it).
 func (g *realistic) word() string {
-	r := int(math.Exp(g.rng.Float64()*math.Log(float64(len(g.words))))) - 1
+	v := g.rng.Uint64()
+	k := v % 12 // ranges [2^k-1, 2^(k+1)-1): 1, 2, 4, ... 2048 words
+	r := int(1<<k - 1 + (v>>8)%(1<<k))
 	return g.words[min(r, len(g.words)-1)]
 }
 
@@ -203,22 +205,25 @@ var codeOps = []struct {
 // but the absolute targets repeat, which is what the E8 translation exploits.
 func (g *realistic) code(size int) {
 	for len(g.seg) < size {
-		if g.rng.IntN(6) == 0 {
+		v := g.rng.Uint64()
+		if v%6 == 0 {
 			at := g.pos + int64(len(g.seg))
-			target := int64(g.funcs[g.rng.IntN(len(g.funcs))]) + g.pos&^0xFFFFF
+			target := int64(g.funcs[(v>>8)%uint64(len(g.funcs))]) + g.pos&^0xFFFFF
 			g.seg = append(g.seg, 0xE8)
 			g.seg = binary.LittleEndian.AppendUint32(g.seg, uint32(int32(target-(at+5))))
 			continue
 		}
-		op := codeOps[g.rng.IntN(len(codeOps))]
+		op := codeOps[(v>>8)%uint64(len(codeOps))]
 		g.seg = append(g.seg, op.op...)
+		v >>= 16
 		for range op.operand {
 			// Operands are mostly small numbers.
-			if g.rng.IntN(4) == 0 {
-				g.seg = append(g.seg, byte(g.rng.Uint32()))
+			if v&3 == 0 {
+				g.seg = append(g.seg, byte(v>>2))
 			} else {
-				g.seg = append(g.seg, byte(g.rng.IntN(4)*4))
+				g.seg = append(g.seg, byte(v>>2&3)*4)
 			}
+			v >>= 10
 		}
 	}
 }
