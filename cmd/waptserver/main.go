@@ -58,5 +58,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newCabCmd())
 	root.AddCommand(newCatalogCmd())
+	root.AddCommand(newServeCmd())
+	root.AddCommand(newMigrateCmd())
+	root.AddCommand(newUserCmd())
+	root.AddCommand(newRulesCmd())
 	return root
 }

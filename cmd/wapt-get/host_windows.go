@@ -1,0 +1,67 @@
+//go:build windows
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/openwua/waptwua/internal/wua"
+	wuawin "github.com/openwua/waptwua/internal/wua/windows"
+)
+
+// openNativeHost opens the real Windows Update Agent (COM), the wuauserv control and
+// the Windows Update policies.
+func openNativeHost(g *globals) (*host, error) {
+	w, err := wuawin.New(wuawin.Options{ClientApplicationID: "waptwua"})
+	if err != nil {
+		return nil, fmt.Errorf("Windows Update Agent: %w (run as SYSTEM or an administrator, in the console session)", err)
+	}
+	g.closers = append(g.closers, w.Close)
+	v := windows.RtlGetVersion()
+	drive := os.Getenv("SystemDrive")
+	if drive == "" {
+		drive = "C:"
+	}
+	return &host{
+		wua:     w,
+		svc:     wuawin.NewServiceControl(wua.SystemClock{}),
+		policy:  wuawin.NewPolicy(""),
+		osName:  fmt.Sprintf("Windows %d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber),
+		sysRoot: drive + `\`,
+	}, nil
+}
+
+// systemMachineID reads the MachineGuid Windows sets at installation.
+func systemMachineID() string {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Cryptography`, registry.QUERY_VALUE|registry.WOW64_64KEY)
+	if err != nil {
+		return ""
+	}
+	defer k.Close()
+	s, _, err := k.GetStringValue("MachineGuid")
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// bootTime derives the boot time from GetTickCount64 (milliseconds since boot).
+func bootTime(now time.Time) time.Time {
+	proc := windows.NewLazySystemDLL("kernel32.dll").NewProc("GetTickCount64")
+	if proc.Find() != nil {
+		return time.Time{}
+	}
+	r1, r2, _ := proc.Call()
+	ms := uint64(r1)
+	if unsafe.Sizeof(r1) == 4 { // 386: the 64-bit result comes in EDX:EAX
+		ms |= uint64(r2) << 32
+	}
+	return now.Add(-time.Duration(ms) * time.Millisecond)
+}

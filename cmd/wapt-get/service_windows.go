@@ -1,0 +1,217 @@
+//go:build windows
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/openwua/waptwua/internal/agent"
+)
+
+// preshutdownTimeout is how long Windows waits for the pre-shutdown install
+// (install_at_shutdown) before going down anyway.
+const preshutdownTimeout = 30 * time.Minute
+
+// runService runs under the service manager when it started us, else in the foreground
+// until Ctrl-C.
+func runService(ctx context.Context, g *globals) error {
+	isService, err := svc.IsWindowsService()
+	if err != nil {
+		return fmt.Errorf("detect the service manager: %w", err)
+	}
+	if isService && g.logFile == "" {
+		// A service has no console: log next to the data.
+		if err := os.MkdirAll(g.dataDir, 0o700); err == nil {
+			path := filepath.Join(g.dataDir, "waptwua-service.log")
+			if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+				g.closers = append(g.closers, f.Close)
+				g.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+		}
+	}
+	a, err := g.openAgent(nil)
+	if err != nil {
+		return err
+	}
+	if !isService {
+		return serve(ctx, a)
+	}
+	h := &serviceHandler{agent: a, log: g.log}
+	if err := svc.Run(serviceName, h); err != nil {
+		return fmt.Errorf("run as the %s service: %w", serviceName, err)
+	}
+	return h.err
+}
+
+// serviceHandler answers the service manager. It accepts the pre-shutdown notification
+// so that install_at_shutdown installs pending updates before the machine goes down,
+// reporting progress (checkpoints) meanwhile so that Windows keeps waiting.
+type serviceHandler struct {
+	agent *agent.Agent
+	log   *slog.Logger
+	err   error
+}
+
+func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
+	status <- svc.Status{State: svc.StartPending}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, h.agent) }()
+	accepts := svc.AcceptStop | svc.AcceptPreShutdown
+	status <- svc.Status{State: svc.Running, Accepts: accepts}
+	stop := func(checkpoint uint32) (bool, uint32) {
+		status <- svc.Status{State: svc.StopPending, CheckPoint: checkpoint, WaitHint: 30000}
+		cancel()
+		select {
+		case err := <-done:
+			h.err = err
+		case <-time.After(25 * time.Second):
+			h.log.Warn("service loop did not stop in time")
+		}
+		return false, 0
+	}
+	for {
+		select {
+		case err := <-done:
+			h.err = err
+			if err != nil {
+				h.log.Error("service loop ended", slog.Any("err", err))
+				return true, 1
+			}
+			return false, 0
+		case c := <-req:
+			switch c.Cmd {
+			case svc.Interrogate:
+				status <- c.CurrentStatus
+			case svc.Stop, svc.Shutdown:
+				return stop(1)
+			case svc.PreShutdown:
+				return stop(h.installAtShutdown(status))
+			}
+		}
+	}
+}
+
+// installAtShutdown runs the pre-shutdown install, sending StopPending checkpoints every
+// 20 s while it runs; it returns the next checkpoint.
+func (h *serviceHandler) installAtShutdown(status chan<- svc.Status) uint32 {
+	checkpoint := uint32(1)
+	status <- svc.Status{State: svc.StopPending, CheckPoint: checkpoint, WaitHint: 60000}
+	ctx, cancel := context.WithTimeout(context.Background(), preshutdownTimeout-time.Minute)
+	defer cancel()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sum, err := h.agent.Shutdown(ctx)
+		switch {
+		case err != nil:
+			h.log.Error("install at shutdown", slog.Any("err", err))
+		case sum != nil:
+			h.log.Info("install at shutdown done", slog.String("summary", sum.Line()))
+		}
+	}()
+	tick := time.NewTicker(20 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			return checkpoint + 1
+		case <-tick.C:
+			checkpoint++
+			status <- svc.Status{State: svc.StopPending, CheckPoint: checkpoint, WaitHint: 60000}
+		}
+	}
+}
+
+// servicePreshutdownInfo is SERVICE_PRESHUTDOWN_INFO.
+type servicePreshutdownInfo struct {
+	Timeout uint32 // milliseconds
+}
+
+func installService(g *globals) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("service install: find this program: %w", err)
+	}
+	cfgPath, err := filepath.Abs(g.configPath)
+	if err != nil {
+		return fmt.Errorf("service install: --config %s: %w", g.configPath, err)
+	}
+	dataDir, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return fmt.Errorf("service install: --data-dir %s: %w", g.dataDir, err)
+	}
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("service install: connect to the service manager: %w (run as an administrator)", err)
+	}
+	defer m.Disconnect()
+	if s, err := m.OpenService(serviceName); err == nil {
+		s.Close()
+		return fmt.Errorf("service %s is already installed (run wapt-get service uninstall first)", serviceName)
+	}
+	args := []string{"service", "run", "--config", cfgPath, "--data-dir", dataDir}
+	if g.wuaKind != "auto" {
+		args = append(args, "--wua", g.wuaKind)
+	}
+	if g.profile != "" {
+		p, _ := filepath.Abs(g.profile)
+		args = append(args, "--profile", p)
+	}
+	s, err := m.CreateService(serviceName, exe, mgr.Config{
+		DisplayName: "WAPT Windows Update Agent",
+		Description: "Scans, downloads and installs Windows updates under the WAPTWUA rules (wapt-get).",
+		StartType:   mgr.StartAutomatic,
+	}, args...)
+	if err != nil {
+		return fmt.Errorf("service install: create %s: %w", serviceName, err)
+	}
+	defer s.Close()
+	if err := s.SetRecoveryActions([]mgr.RecoveryAction{
+		{Type: mgr.ServiceRestart, Delay: time.Minute},
+		{Type: mgr.ServiceRestart, Delay: 5 * time.Minute},
+		{Type: mgr.NoAction},
+	}, uint32((24 * time.Hour).Seconds())); err != nil {
+		g.log.Warn("service recovery actions not set", slog.Any("err", err))
+	}
+	info := servicePreshutdownInfo{Timeout: uint32(preshutdownTimeout.Milliseconds())}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_PRESHUTDOWN_INFO, (*byte)(unsafe.Pointer(&info))); err != nil {
+		g.log.Warn("pre-shutdown timeout not set: install_at_shutdown may be cut short", slog.Any("err", err))
+	}
+	fmt.Fprintf(g.stdout, "service %s installed (automatic start): %s %v\n", serviceName, exe, args)
+	return nil
+}
+
+func uninstallService(g *globals) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("service uninstall: connect to the service manager: %w (run as an administrator)", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return fmt.Errorf("service %s is not installed: %w", serviceName, err)
+	}
+	defer s.Close()
+	if st, err := s.Query(); err == nil && st.State != svc.Stopped {
+		if _, err := s.Control(svc.Stop); err != nil {
+			g.log.Warn("stop the service", slog.Any("err", err))
+		}
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("service uninstall: delete %s: %w", serviceName, err)
+	}
+	fmt.Fprintf(g.stdout, "service %s removed\n", serviceName)
+	return nil
+}

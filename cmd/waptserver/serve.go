@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/openwua/waptwua/internal/config"
+	"github.com/openwua/waptwua/internal/jobs"
+	"github.com/openwua/waptwua/internal/repo"
+	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/store/postgres"
+	"github.com/openwua/waptwua/internal/store/sqlite"
+	"github.com/openwua/waptwua/internal/upstream"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// Files the server keeps in its data folder, besides the SQLite database.
+const (
+	sessionKeyFile = "session.key"        // HMAC key of admin session tokens
+	rulesFile      = "waptwua_rules.json" // server-wide rules given to every host
+)
+
+// serverFlags are the flags shared by serve, migrate and user: they override
+// waptserver.ini.
+type serverFlags struct {
+	config string
+	data   string
+}
+
+func (f *serverFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.config, "config", "", "waptserver.ini to read (default: built-in defaults; WAPTSERVER_DB_URL still applies)")
+	cmd.Flags().StringVar(&f.data, "data", "", "data folder: SQLite database, session key, rules (overrides data of waptserver.ini; default ./var)")
+}
+
+// load reads the configuration and applies the flags. The repository folder follows
+// --data unless waptserver.ini names it.
+func (f *serverFlags) load() (*config.Server, error) {
+	var (
+		cfg *config.Server
+		err error
+	)
+	if f.config != "" {
+		cfg, err = config.LoadServer(f.config)
+	} else {
+		cfg, err = config.ParseServer(nil, "built-in defaults")
+		if err == nil {
+			err = cfg.ApplyEnv(os.LookupEnv)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.data != "" {
+		if filepath.Clean(cfg.WaptwuaFolder) == filepath.Join(cfg.Data, "waptwua") {
+			cfg.WaptwuaFolder = filepath.Join(f.data, "waptwua")
+		}
+		cfg.Data = f.data
+	}
+	return cfg, nil
+}
+
+// dbStore is a store backend: every role, migrations and Close.
+type dbStore interface {
+	store.Store
+	store.Migrator
+}
+
+// openStore opens the database the configuration names and applies the migrations.
+// The description names it for messages, without a password.
+func openStore(ctx context.Context, cfg *config.Server) (dbStore, string, error) {
+	kind, dsn := cfg.Database()
+	var (
+		st   dbStore
+		desc string
+		err  error
+	)
+	switch kind {
+	case config.DBPostgres:
+		desc = "PostgreSQL " + redactURL(dsn)
+		st, err = postgres.Open(ctx, dsn)
+	default:
+		desc = "SQLite " + dsn
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
+			return nil, desc, fmt.Errorf("database folder: %w", err)
+		}
+		st, err = sqlite.Open(dsn)
+	}
+	if err != nil {
+		return nil, desc, fmt.Errorf("open database (%s): %w", desc, err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, desc, fmt.Errorf("migrate database (%s): %w", desc, err)
+	}
+	return st, desc, nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+type serveOptions struct {
+	serverFlags
+	listen   string
+	logLevel string
+	noJobs   bool
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: agent API, repository folder, admin API, background jobs",
+		Long: `Run the server: the agent API (/api/v1/hosts/...), the repository folder
+(/waptwua/), the admin API (/api/v1/admin/...), /healthz, /readyz and /metrics, and the
+background jobs (daily catalog sync, missing files every 30 minutes, nightly cleanup).
+
+The database is SQLite under the data folder unless db_url (or WAPTSERVER_DB_URL) names
+a PostgreSQL database; migrations run at start. With tls_cert and tls_key the server
+speaks HTTPS. SIGINT or SIGTERM stops it gracefully.
+
+No console user is created automatically: on first start the server prints how to create
+one ("waptserver user add NAME --role admin"). Agents register with the
+enrollment_secret of waptserver.ini; without one, registration is closed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&o.listen, "listen", "", "address to listen on, host:port (overrides listen of waptserver.ini; default "+config.DefaultListen+")")
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().BoolVar(&o.noJobs, "no-jobs", false, "do not run the background jobs (no download from Microsoft; for tests and read-only replicas)")
+	return cmd
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
+	level, err := parseLevel(o.logLevel)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := o.load()
+	if err != nil {
+		return err
+	}
+	if o.listen != "" {
+		cfg.Listen = o.listen
+	}
+	for _, k := range cfg.Warnings {
+		log.Warn("waptserver.ini: unknown key ignored", slog.String("key", k), slog.String("file", cfg.Source))
+	}
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	st, desc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rp, err := repo.Open(cfg.WaptwuaFolder, repo.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("repository folder (waptwua_folder): %w", err)
+	}
+	defer rp.Close()
+	key, err := loadSessionKey(filepath.Join(cfg.Data, sessionKeyFile))
+	if err != nil {
+		return err
+	}
+	var tlsCert *tls.Certificate
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls_cert %s / tls_key %s: %w (both must be PEM files: the certificate chain and its private key)", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		tlsCert = &c
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (change listen in waptserver.ini or --listen)", cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the early returns
+
+	metrics := server.NewMetrics(time.Now)
+	opts := []server.Option{
+		server.WithLogger(log),
+		server.WithRepo(rp),
+		server.WithMetrics(metrics),
+		server.WithEnrollmentSecret(cfg.EnrollmentSecret),
+		server.WithMaxReportBytes(cfg.MaxReportBytes),
+		server.WithRules(&server.FileRules{Path: filepath.Join(cfg.Data, rulesFile)}),
+		server.WithSessionKey(key),
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	var jobsDone sync.WaitGroup
+	if !o.noJobs {
+		runner, err := newJobs(cfg, st, rp, log)
+		if err != nil {
+			return err
+		}
+		defer runner.Close()
+		opts = append(opts, server.WithJobs(jobsAdapter{runner}))
+		jobsDone.Go(func() {
+			if err := runner.Run(jobsCtx); err != nil {
+				log.Error("background jobs stopped", slog.Any("err", err))
+			}
+		})
+	}
+	srv := server.New(st, opts...)
+	// Stop the jobs before the store and the repository close (deferred calls run last first).
+	defer func() {
+		stopJobs()
+		jobsDone.Wait()
+	}()
+	if err := srv.RefreshMetrics(ctx); err != nil {
+		log.Warn("metrics from the store", slog.Any("err", err))
+	}
+	jobsDone.Go(func() { refreshMetrics(jobsCtx, srv, log) })
+
+	if err := firstStartNotice(ctx, st, cfg, o.serverFlags, stderr); err != nil {
+		return err
+	}
+	if cfg.EnrollmentSecret == "" {
+		log.Warn("agent registration is closed: set enrollment_secret in [options] of waptserver.ini (e.g. `openssl rand -hex 24`) and restart")
+	}
+
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // reports; downloads are not bounded (WriteTimeout 0)
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hs.RegisterOnShutdown(srv.Shutdown)
+	scheme := "http"
+	if tlsCert != nil {
+		scheme = "https"
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*tlsCert}}
+	}
+	log.Info("waptserver listening", slog.String("url", scheme+"://"+ln.Addr().String()), slog.String("database", desc),
+		slog.String("repository", rp.Dir()), slog.String("data", cfg.Data), slog.Bool("jobs", !o.noJobs))
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsCert != nil {
+			serveErr <- hs.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = hs.Shutdown(shutdownCtx)
+	stopJobs()
+	jobsDone.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loadSessionKey reads the session key of the data folder, creating it on first start.
+// Replicas behind one load balancer must share the file.
+func loadSessionKey(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := hex.DecodeString(strings.TrimSpace(string(data)))
+		if derr != nil || len(key) < 32 {
+			return nil, fmt.Errorf("session key %s: want 64 hexadecimal digits (delete the file to make a new one; sessions end)", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another process made it meanwhile
+		return loadSessionKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(key)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("session key %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("session key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// firstStartNotice tells how to create the first console user when there is none.
+func firstStartNotice(ctx context.Context, st store.UserStore, cfg *config.Server, f serverFlags, w io.Writer) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list console users: %w", err)
+	}
+	if len(users) > 0 {
+		return nil
+	}
+	where := ""
+	switch {
+	case f.config != "":
+		where = " --config " + f.config
+	case f.data != "":
+		where = " --data " + f.data
+	}
+	fmt.Fprintf(w, `
+waptserver: no console user exists yet. Create the first administrator with
+
+    waptserver user add admin --role admin%s
+
+(the password is asked on the terminal; or pipe it in with --password-stdin).
+The admin API (/api/v1/admin/...) refuses every request until then.
+
+`, where)
+	return nil
+}
+
+// refreshMetrics keeps the store-derived metrics current until ctx ends.
+func refreshMetrics(ctx context.Context, srv *server.Server, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := srv.RefreshMetrics(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("metrics from the store", slog.Any("err", err))
+			}
+		}
+	}
+}
+
+// newJobs builds the background jobs on the store, the repository and a Microsoft
+// client.
+func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger) (*jobs.Runner, error) {
+	settings, err := jobs.SettingsFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var runner *jobs.Runner
+	progress := func(name string, done, total int64) {
+		if runner != nil {
+			runner.Progress(name, done, total)
+		}
+	}
+	upOpts := []upstream.Option{
+		upstream.WithLogger(log),
+		upstream.WithAllowedHosts(cfg.AllowedUpstreamHosts...),
+		upstream.WithProgress(progress),
+	}
+	if cfg.HTTPProxy != "" {
+		upOpts = append(upOpts, upstream.WithProxy(cfg.HTTPProxy))
+	}
+	up, err := upstream.New(upOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("Microsoft client: %w", err)
+	}
+	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("background jobs: %w", err)
+	}
+	return runner, nil
+}
+
+// jobsAdapter gives the admin API's Jobs hook the job runner: the console user becomes
+// the actor of the jobs' audit entries, and "another replica runs it" becomes 409.
+type jobsAdapter struct{ r *jobs.Runner }
+
+func withActor(ctx context.Context) context.Context {
+	if u, ok := server.UserFromContext(ctx); ok {
+		return jobs.WithActor(ctx, u.Name)
+	}
+	return ctx
+}
+
+func jobErr(err error) error {
+	if errors.Is(err, jobs.ErrBusy) {
+		return fmt.Errorf("%w: %w", server.ErrJobRunning, err)
+	}
+	return err
+}
+
+func (a jobsAdapter) ForceCabSync(ctx context.Context) error {
+	return jobErr(a.r.ForceCabSync(withActor(ctx)))
+}
+
+// ForceDownload of no update runs the missing-files job in the background.
+func (a jobsAdapter) ForceDownload(ctx context.Context, keys []wu.UpdateKey) error {
+	if len(keys) > 0 {
+		return jobErr(a.r.ForceDownload(withActor(ctx), keys))
+	}
+	go func() {
+		_, _ = a.r.DownloadMissing(context.WithoutCancel(withActor(ctx))) // the job logs its own errors
+	}()
+	return nil
+}
+
+func (a jobsAdapter) DeleteUnused(ctx context.Context) (int, int64, error) {
+	n, b, err := a.r.DeleteUnused(withActor(ctx))
+	return n, b, jobErr(err)
+}

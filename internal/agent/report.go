@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/openwua/waptwua/internal/api"
+)
+
+// report sends what changed since the last acknowledged report: the updates whose
+// status changed, with the host-level fields. A full report (every update) goes the first
+// time, after a new registration, when an update left the list, and every
+// FullReportInterval. Nothing is sent when nothing changed. Without registration
+// nothing is sent at all.
+func (a *Agent) report(ctx context.Context, c *cycle) error {
+	if !a.client.Registered() {
+		return nil
+	}
+	st := c.st
+	rep := api.Report{
+		ScanAt:        st.LastScan,
+		Name:          a.hostName,
+		OS:            a.osName,
+		AgentVersion:  a.version,
+		WUAStatus:     st.Status,
+		RebootPending: st.RebootRequired,
+		LastError:     truncate(st.LastError, api.MaxErrorLen-3),
+		CabSHA1:       st.Cab.SHA1,
+		Packages:      c.packages,
+	}
+	current := make(map[string]string, len(st.Updates))
+	all := make([]api.UpdateStatus, 0, len(st.Updates))
+	for _, s := range st.Updates {
+		u := s.UpdateStatus
+		u.Error = truncate(u.Error, api.MaxErrorLen-3)
+		current[s.key()] = fingerprint(u)
+		all = append(all, u)
+	}
+	agentFP := fingerprint(rep) // the host-level fields: Updates is still empty
+
+	ack := &st.Report
+	cred := a.client.Credential().Fingerprint()
+	full := ack.Acked == nil || ack.Credential != cred || a.clock.Now().Sub(ack.LastFull) >= a.fullEvery
+	if !full {
+		for k := range ack.Acked {
+			if _, still := current[k]; !still {
+				full = true // a partial report cannot say that an update left
+				break
+			}
+		}
+	}
+	if full {
+		rep.Full, rep.Updates = true, all
+	} else {
+		rep.Updates = []api.UpdateStatus{}
+		for i, s := range st.Updates {
+			if ack.Acked[s.key()] != current[s.key()] {
+				rep.Updates = append(rep.Updates, all[i])
+			}
+		}
+		if len(rep.Updates) == 0 && ack.Agent == agentFP {
+			return nil
+		}
+	}
+	if err := rep.Validate(); err != nil {
+		return fmt.Errorf("report not sent: %w", err)
+	}
+	if err := a.client.Report(ctx, &rep); err != nil {
+		if errors.Is(err, ErrUnauthorized) {
+			*ack = ReportState{} // whatever it knew is gone: the next report is full
+		}
+		return fmt.Errorf("report: %w", err)
+	}
+	a.log.Info("reported", slog.Bool("full", rep.Full), slog.Int("updates", len(rep.Updates)), slog.String("status", rep.WUAStatus))
+	c.reported = true
+	ack.Acked, ack.Agent, ack.Credential = current, agentFP, cred
+	if rep.Full {
+		ack.LastFull = a.clock.Now()
+	}
+	return nil
+}
+
+func fingerprint(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}

@@ -1,0 +1,362 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// Defaults of ServeOptions.
+const (
+	DefaultCommandWait  = 25 * time.Second
+	DefaultBusyRetry    = 15 * time.Minute
+	DefaultPollBackoff  = 5 * time.Second
+	DefaultMaxBackoff   = 5 * time.Minute
+	DefaultErrorRetry   = time.Hour
+	commandResultTimout = 30 * time.Second
+)
+
+// Schedule says when the scheduled jobs are due (REFERENCE §3): download_scheduling
+// (scan and download) and install_scheduling, never before postboot_delay after boot.
+type Schedule struct {
+	Download      time.Duration
+	Install       time.Duration
+	PostbootDelay time.Duration
+	// Boot is when the host started; zero when unknown (no post-boot wait).
+	Boot time.Time
+}
+
+// Next returns when a job of the given period, last run at last, is due: last+period,
+// at once when it never ran, never before Boot+PostbootDelay. The zero time means never
+// (period 0: not scheduled).
+func (s Schedule) Next(period time.Duration, last, now time.Time) time.Time {
+	if period <= 0 {
+		return time.Time{}
+	}
+	due := now
+	if !last.IsZero() {
+		if last.After(now) { // the clock went back: count from now
+			last = now
+		}
+		due = last.Add(period)
+	}
+	if !s.Boot.IsZero() {
+		if earliest := s.Boot.Add(s.PostbootDelay); due.Before(earliest) {
+			due = earliest
+		}
+	}
+	return due
+}
+
+// ServeOptions tune Serve.
+type ServeOptions struct {
+	// Boot is the host's boot time, for postboot_delay (zero: unknown, no wait).
+	Boot time.Time
+	// CommandWait is the long-poll wait asked of the server (default 25s).
+	CommandWait time.Duration
+	// BusyRetry is the wait before retrying a job WUA was too busy for (default 15m).
+	BusyRetry time.Duration
+	// ErrorRetry is the wait before retrying a scheduled job that failed otherwise
+	// (default 1h, at most its period).
+	ErrorRetry time.Duration
+	// PollBackoff is the first wait after a failed long-poll, doubled up to MaxBackoff.
+	PollBackoff time.Duration
+	MaxBackoff  time.Duration
+	// OnCycle, when set, is called after every job with its kind and outcome (tests).
+	OnCycle func(kind api.CommandKind, sum *Summary, err error)
+}
+
+func (o *ServeOptions) defaults() {
+	if o.CommandWait <= 0 {
+		o.CommandWait = DefaultCommandWait
+	}
+	if o.BusyRetry <= 0 {
+		o.BusyRetry = DefaultBusyRetry
+	}
+	if o.ErrorRetry <= 0 {
+		o.ErrorRetry = DefaultErrorRetry
+	}
+	if o.PollBackoff <= 0 {
+		o.PollBackoff = DefaultPollBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+}
+
+// Schedule returns the agent's schedule for a host booted at boot.
+func (a *Agent) Schedule(boot time.Time) Schedule {
+	return Schedule{
+		Download:      a.cfg.WUA.DownloadScheduling,
+		Install:       a.cfg.WUA.InstallScheduling,
+		PostbootDelay: a.cfg.WUA.PostbootDelay,
+		Boot:          boot,
+	}
+}
+
+// managed reports whether WAPTWUA manages updates ([waptwua] enabled = True). Without
+// it the scheduled jobs only scan and report ("absent: change nothing, scan only").
+func (a *Agent) managed() bool { return a.cfg.WUA.Enabled != nil && *a.cfg.WUA.Enabled }
+
+// Serve runs the agent as a service until ctx ends: it applies [waptwua] enabled to
+// Windows' policies, runs the scheduled jobs, and runs the commands the server pushes
+// (long-poll), posting their results. Jobs run one at a time. It returns nil when ctx
+// ends.
+func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
+	o.defaults()
+	if err := a.policy.Apply(a.cfg.WUA.Enabled); err != nil {
+		a.log.Error("Windows Update policies", slog.Any("err", err))
+	}
+	sched := a.Schedule(o.Boot)
+	cmds := make(chan api.Command, 16)
+	if a.client.Registered() {
+		go a.pollCommands(ctx, cmds, o)
+	} else {
+		a.log.Warn("not registered: no commands from the server (run wapt-get register)")
+	}
+	a.log.Info("service started", slog.Duration("download_scheduling", sched.Download),
+		slog.Duration("install_scheduling", sched.Install), slog.Duration("postboot_delay", sched.PostbootDelay),
+		slog.Bool("managed", a.managed()))
+
+	// retry holds the earlier-than-scheduled retry of a job that failed.
+	retry := map[api.CommandKind]time.Time{}
+	for {
+		st, err := LoadState(a.dataDir)
+		if err != nil {
+			return err
+		}
+		now := a.clock.Now()
+		dueDownload := sched.Next(sched.Download, st.LastDownloadRun, now)
+		dueInstall := sched.Next(sched.Install, st.LastInstallRun, now)
+		if t, ok := retry[api.CommandDownload]; ok && (dueDownload.IsZero() || t.Before(dueDownload)) {
+			dueDownload = t
+		}
+		if t, ok := retry[api.CommandInstall]; ok && (dueInstall.IsZero() || t.Before(dueInstall)) {
+			dueInstall = t
+		}
+		var timer <-chan time.Time
+		if next := earliest(dueDownload, dueInstall); !next.IsZero() {
+			timer = a.clock.After(next.Sub(now))
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Info("service stopped")
+			return nil
+		case cmd := <-cmds:
+			a.runCommand(ctx, cmd, retry, o)
+		case <-timer:
+			now = a.clock.Now()
+			if !dueDownload.IsZero() && !now.Before(dueDownload) {
+				delete(retry, api.CommandDownload)
+				a.scheduledDownload(ctx, retry, o)
+			}
+			if !dueInstall.IsZero() && !now.Before(dueInstall) && ctx.Err() == nil {
+				delete(retry, api.CommandInstall)
+				a.scheduledInstall(ctx, retry, o)
+			}
+		}
+	}
+}
+
+func earliest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (out.IsZero() || t.Before(out)) {
+			out = t
+		}
+	}
+	return out
+}
+
+// scheduledDownload is the download_scheduling job: scan (when something changed) and,
+// when WAPTWUA manages updates, download.
+func (a *Agent) scheduledDownload(ctx context.Context, retry map[api.CommandKind]time.Time, o ServeOptions) {
+	var sum *Summary
+	var err error
+	if a.managed() {
+		sum, err = a.Download(ctx, false)
+	} else {
+		sum, err = a.Scan(ctx, false)
+	}
+	a.markRun(func(st *State) { st.LastDownloadRun = a.clock.Now() })
+	a.afterJob(api.CommandDownload, sum, err, retry, o, a.cfg.WUA.DownloadScheduling)
+}
+
+// scheduledInstall is the install_scheduling job: nothing unless WAPTWUA manages
+// updates and some update waits for install.
+func (a *Agent) scheduledInstall(ctx context.Context, retry map[api.CommandKind]time.Time, o ServeOptions) {
+	a.markRun(func(st *State) { st.LastInstallRun = a.clock.Now() })
+	if !a.managed() {
+		return
+	}
+	if !a.hasPending() {
+		a.log.Info("scheduled install: nothing pending")
+		return
+	}
+	sum, err := a.Install(ctx)
+	a.afterJob(api.CommandInstall, sum, err, retry, o, a.cfg.WUA.InstallScheduling)
+}
+
+// hasPending reports whether the last cycle left updates to install.
+func (a *Agent) hasPending() bool {
+	st, err := LoadState(a.dataDir)
+	if err != nil {
+		return false
+	}
+	for _, u := range st.Updates {
+		if needsInstall(u.Status) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) markRun(f func(*State)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := LoadState(a.dataDir)
+	if err != nil {
+		a.log.Warn("record the job run", slog.Any("err", err))
+		return
+	}
+	f(st)
+	if err := saveState(a.dataDir, st); err != nil {
+		a.log.Warn("record the job run", slog.Any("err", err))
+	}
+}
+
+// afterJob logs the outcome and plans an early retry when WUA was busy or the job
+// failed.
+func (a *Agent) afterJob(kind api.CommandKind, sum *Summary, err error, retry map[api.CommandKind]time.Time, o ServeOptions, period time.Duration) {
+	if o.OnCycle != nil {
+		defer o.OnCycle(kind, sum, err) // once the retry is planned
+	}
+	line := ""
+	if sum != nil {
+		line = sum.Line()
+	}
+	if err == nil {
+		a.log.Info("job done", slog.String("job", string(kind)), slog.String("summary", line))
+		return
+	}
+	wait := o.ErrorRetry
+	if sum != nil && sum.Busy {
+		wait = o.BusyRetry
+	}
+	if period > 0 && wait > period {
+		return // the next scheduled run comes first
+	}
+	retry[kind] = a.clock.Now().Add(wait)
+	a.log.Warn("job failed", slog.String("job", string(kind)), slog.String("summary", line),
+		slog.Any("err", err), slog.Time("retry_at", retry[kind]))
+}
+
+// runCommand runs one command pushed by the server and posts its result.
+func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry map[api.CommandKind]time.Time, o ServeOptions) {
+	a.log.Info("command received", slog.String("id", cmd.ID), slog.String("kind", string(cmd.Kind)))
+	var sum *Summary
+	var err error
+	switch cmd.Kind {
+	case api.CommandScan:
+		sum, err = a.Scan(ctx, true)
+	case api.CommandDownload:
+		sum, err = a.Download(ctx, false)
+	case api.CommandInstall:
+		sum, err = a.Install(ctx)
+	default:
+		err = fmt.Errorf("unknown command %q (this agent knows scan, download and install: upgrade it)", cmd.Kind)
+	}
+	if o.OnCycle != nil {
+		defer o.OnCycle(cmd.Kind, sum, err)
+	}
+	res := api.CommandResult{OK: err == nil}
+	switch {
+	case err != nil && sum != nil:
+		res.Message = sum.Line() + ": " + err.Error()
+		if sum.Busy {
+			retry[cmd.Kind] = a.clock.Now().Add(o.BusyRetry)
+			res.Message += fmt.Sprintf(" (retried at %s)", retry[cmd.Kind].Format(time.RFC3339))
+		}
+	case err != nil:
+		res.Message = err.Error()
+	default:
+		res.Message = sum.Line()
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, commandResultTimout)
+	defer cancel()
+	if perr := a.client.CommandResult(rctx, cmd.ID, res); perr != nil {
+		a.log.Warn("command result not posted", slog.String("id", cmd.ID), slog.Any("err", perr))
+	}
+}
+
+// pollCommands long-polls the server and hands commands to Serve, backing off after
+// failures.
+func (a *Agent) pollCommands(ctx context.Context, out chan<- api.Command, o ServeOptions) {
+	backoff := o.PollBackoff
+	for ctx.Err() == nil {
+		cmds, err := a.client.Commands(ctx, o.CommandWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrUnauthorized) {
+				backoff = o.MaxBackoff
+			}
+			a.log.Warn("command poll failed", slog.Any("err", err), slog.Duration("retry_in", backoff))
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.clock.After(backoff):
+			}
+			backoff = min(backoff*2, o.MaxBackoff)
+			continue
+		}
+		backoff = o.PollBackoff
+		for _, c := range cmds {
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// Shutdown is called when the machine shuts down (the Windows service's pre-shutdown
+// notification): with install_at_shutdown, and when WAPTWUA manages updates, it installs
+// the pending updates before the machine goes down. It returns nil, nil when there was
+// nothing to do.
+func (a *Agent) Shutdown(ctx context.Context) (*Summary, error) {
+	if !a.cfg.WUA.InstallAtShutdown || !a.managed() {
+		return nil, nil
+	}
+	if !a.hasPending() {
+		a.log.Info("shutdown: nothing to install")
+		return nil, nil
+	}
+	a.log.Info("shutdown: installing pending updates (install_at_shutdown)")
+	return a.Install(ctx)
+}
+
+// PendingCount returns how many updates wait for install, from the stored state.
+func (a *Agent) PendingCount() int {
+	st, err := LoadState(a.dataDir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, u := range st.Updates {
+		if u.Status == wu.StatusPending || u.Status == wu.StatusError {
+			n++
+		}
+	}
+	return n
+}

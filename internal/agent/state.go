@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/wua"
+)
+
+// Names of the files in the agent's data folder.
+const (
+	StateFileName = "waptwua-state.json"
+	CabFileName   = "wsusscn2.cab"
+	// CacheDirName holds the downloaded update files, named as in the repository.
+	CacheDirName = "cache"
+)
+
+// stateVersion is written in the state file; a file of another version is ignored
+// (the next cycle rescans and sends a full report).
+const stateVersion = 1
+
+// State is what the agent keeps between cycles, in <data>/waptwua-state.json.
+type State struct {
+	Version int `json:"version"`
+
+	Cab CabState `json:"cab"`
+
+	// ServerRules is the last rules answer of the server and RulesETag its ETag: used
+	// again when the server is unreachable or answers 304.
+	ServerRules *api.Rules `json:"server_rules,omitempty"`
+	RulesETag   string     `json:"rules_etag,omitempty"`
+	// RulesHash is the hash of the merged rules of the last cycle.
+	RulesHash string `json:"rules_hash,omitempty"`
+
+	// LastInstall is the end of the last install that changed something: the install
+	// history, one of the reasons to scan again.
+	LastInstall time.Time `json:"last_install,omitzero"`
+	// LastScan is when the stored scan ran; ScanKey what it depended on.
+	LastScan time.Time    `json:"last_scan,omitzero"`
+	ScanKey  string       `json:"scan_key,omitempty"`
+	Scan     []wua.Update `json:"scan,omitempty"`
+	Scanned  bool         `json:"scanned"`
+
+	// Updates are the statuses of the last cycle, in display order.
+	Updates []UpdateState `json:"updates,omitempty"`
+	// Status is the agent-level status; LastError the problem of the last cycle in words.
+	Status    string `json:"status"`
+	LastError string `json:"last_error,omitempty"`
+	// RebootRequired: an install asked for a restart, or WUA says one is pending.
+	RebootRequired bool `json:"reboot_required"`
+
+	// InstallErrors holds the last failed install of each update ("<guid>_<rev>": the
+	// WUA error in words); InstalledAt when we installed it.
+	InstallErrors map[string]string    `json:"install_errors,omitempty"`
+	InstalledAt   map[string]time.Time `json:"installed_at,omitempty"`
+
+	Report ReportState `json:"report"`
+
+	// LastDownloadRun and LastInstallRun are when the scheduled jobs last ran.
+	LastDownloadRun time.Time `json:"last_download_run,omitzero"`
+	LastInstallRun  time.Time `json:"last_install_run,omitzero"`
+}
+
+// CabState describes the local copy of wsusscn2.cab.
+type CabState struct {
+	SHA1         string    `json:"sha1,omitempty"`
+	Size         int64     `json:"size,omitempty"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+	// Fetched is when the local copy was last confirmed current.
+	Fetched time.Time `json:"fetched,omitzero"`
+	// PartETag is the ETag of the partial download wsusscn2.cab.part, for resuming.
+	PartETag string `json:"part_etag,omitempty"`
+}
+
+// ReportState is what the server acknowledged.
+type ReportState struct {
+	// Acked maps each reported update key to the fingerprint of its acknowledged status.
+	Acked map[string]string `json:"acked,omitempty"`
+	// Agent is the fingerprint of the acknowledged host-level fields.
+	Agent string `json:"agent,omitempty"`
+	// LastFull is when the server last acknowledged a full report.
+	LastFull time.Time `json:"last_full,omitzero"`
+	// Credential identifies the registration the acknowledgements belong to: a new
+	// registration makes the next report full.
+	Credential string `json:"credential,omitempty"`
+}
+
+// UpdateState is one update's status on this host, as reported and displayed.
+type UpdateState struct {
+	api.UpdateStatus
+	// Rule says which rule decided, in words.
+	Rule string `json:"rule,omitempty"`
+	// Files are the update's file names in the repository; Local says they are all in
+	// the local cache.
+	Files []string `json:"files,omitempty"`
+	Local bool     `json:"local,omitempty"`
+}
+
+// LoadState reads the state file of dir; a missing or unreadable-version file gives an
+// empty state.
+func LoadState(dir string) (*State, error) {
+	path := filepath.Join(dir, StateFileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{Version: stateVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent state %s: %w (check the permissions of the data folder)", path, err)
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stateVersion {
+		// A damaged or foreign state only costs a rescan and a full report.
+		return &State{Version: stateVersion}, nil
+	}
+	return &st, nil
+}
+
+// saveState writes the state atomically (temporary file, sync, rename).
+func saveState(dir string, st *State) error {
+	st.Version = stateVersion
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent state: encode: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, StateFileName), data, 0o600)
+}
+
+// writeFileAtomic replaces path with data so that readers see the old or the new file,
+// never a mix.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s: create folder: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("%s: %w (check the permissions of %s)", path, err, dir)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	// Windows only knows the read-only bit there: the folder's ACL protects the file.
+	_ = f.Chmod(mode)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: write: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: sync: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: close: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("%s: replace: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,564 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openwua/waptwua/internal/cab"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// Options tunes Read. The zero value reads titles in English with sensible limits.
+type Options struct {
+	// Language is the language of titles and descriptions ("fr", "de", "zh-tw" ...);
+	// an update without it falls back to English, then to its default language.
+	// Category names are always the English titles. Empty means "en".
+	Language string
+	// Workers is how many detail cabinets are decoded at once; 0 = GOMAXPROCS.
+	Workers int
+	// TempDir receives inner cabinets that do not fit MemoryBudget; "" = os.TempDir().
+	TempDir string
+	// MemoryBudget bounds the bytes of inner cabinets held in memory at once while
+	// they wait to be decoded; the others are spooled to temporary files. 0 = 32 MiB.
+	MemoryBudget int64
+	// MaxUpdates bounds the <Update> rows of package.xml; 0 = 1,000,000.
+	MaxUpdates int
+	// MaxPackageXML bounds the decoded size of package.xml; 0 = 1 GiB.
+	MaxPackageXML int64
+	// MaxFragment bounds one x/ or l/ fragment; larger ones are skipped with a
+	// warning. 0 = 1 MiB.
+	MaxFragment int64
+	// MaxIndexXML bounds index.xml; 0 = 16 MiB.
+	MaxIndexXML int64
+	// MaxInnerCab bounds the size of one inner cabinet (package.cab, packageN.cab);
+	// 0 = 1 GiB (Microsoft's are about 10 MB).
+	MaxInnerCab int64
+	// MaxInnerDecoded bounds the bytes decoded from one inner cabinet, skipped
+	// members included; 0 = 8 GiB.
+	MaxInnerDecoded int64
+	// XML bounds element depth, attribute and text sizes of every XML document.
+	XML XMLLimits
+	// NoDescriptions leaves Update.Description empty: descriptions are the bulk of
+	// the text a catalog holds, and listings do not need them.
+	NoDescriptions bool
+	// Emit, when set, receives each software update in package.xml order instead of
+	// Catalog.Updates collecting them (the record is reused: copy what you keep).
+	Emit func(*wu.Update) error
+}
+
+func (o Options) withDefaults() Options {
+	o.Language = strings.ToLower(strings.TrimSpace(o.Language))
+	if o.Language == "" {
+		o.Language = "en"
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 32 << 20
+	}
+	if o.MaxUpdates <= 0 {
+		o.MaxUpdates = 1_000_000
+	}
+	if o.MaxPackageXML <= 0 {
+		o.MaxPackageXML = 1 << 30
+	}
+	if o.MaxFragment <= 0 {
+		o.MaxFragment = 1 << 20
+	}
+	if o.MaxIndexXML <= 0 {
+		o.MaxIndexXML = 16 << 20
+	}
+	if o.MaxInnerCab <= 0 {
+		o.MaxInnerCab = 1 << 30
+	}
+	if o.MaxInnerDecoded <= 0 {
+		o.MaxInnerDecoded = 8 << 30
+	}
+	o.XML = o.XML.withDefaults()
+	return o
+}
+
+// Catalog is what Read found in a wsusscn2.cab.
+type Catalog struct {
+	PackageID  string
+	Created    time.Time // the package's CreationDate
+	Updates    []wu.Update
+	Categories []wu.Category
+	Stats      Stats
+}
+
+// Stats counts what Read saw and tolerated.
+type Stats struct {
+	Updates           int   `json:"updates"`    // <Update> rows in package.xml
+	Bundles           int   `json:"bundles"`    // rows with IsBundle="true"
+	Leaves            int   `json:"leaves"`     // rows bundled by another (BundledBy)
+	Categories        int   `json:"categories"` // category records
+	Records           int   `json:"records"`    // software updates delivered
+	Files             int   `json:"files"`      // distinct payload files of the records
+	FileLocations     int   `json:"file_locations"`
+	DetailCabs        int   `json:"detail_cabs"` // detail cabinets decoded
+	FragmentsRead     int64 `json:"fragments_read"`
+	FragmentsSkipped  int64 `json:"fragments_skipped"`
+	BytesDecoded      int64 `json:"bytes_decoded"` // outer members plus inner members
+	LanguageFallbacks int   `json:"language_fallbacks"`
+	// Warnings are the tolerated defects by kind (missing fragments, dangling links ...).
+	Warnings []Warning `json:"warnings"`
+}
+
+// WarningCount sums the warnings of every kind.
+func (s *Stats) WarningCount() int {
+	n := 0
+	for _, w := range s.Warnings {
+		n += w.Count
+	}
+	return n
+}
+
+// ReadFile reads the wsusscn2.cab at path.
+func ReadFile(ctx context.Context, path string, opts Options) (*Catalog, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return Read(ctx, f, fi.Size(), opts)
+}
+
+// outerName names the outer cabinet in errors.
+const outerName = "wsusscn2.cab"
+
+// Read reads a wsusscn2.cab of size bytes from r in one pass over the outer cabinet:
+// index.xml, package.xml from package.cab, then every detail cabinet once, keeping
+// the x/ and l/ fragments of the revisions it needs. A fatal error names the member
+// and the byte offset; tolerated defects are counted in Stats.Warnings.
+func Read(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Catalog, error) {
+	opts = opts.withDefaults()
+	outer, err := cab.Open(r, size, cab.WithName(outerName))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w (is this a wsusscn2.cab?)", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rd := &reader{
+		opts:     opts,
+		ctx:      ctx,
+		cancel:   cancel,
+		warn:     newWarnings(),
+		pkgReady: make(chan struct{}),
+		mem:      memGate{freed: make(chan struct{}, 1)},
+		queue:    make(chan *spooled, len(outer.Files)+1),
+	}
+	defer rd.releasePending()
+
+	var wg sync.WaitGroup
+	workerStats := make([]*workerState, opts.Workers)
+	for i := range workerStats {
+		ws := &workerState{scan: newScanner(nil, 0, opts.XML)}
+		workerStats[i] = ws
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rd.worker(ws)
+		}()
+	}
+	walkErr := outer.Walk(rd.outerMember)
+	if walkErr == nil {
+		walkErr = rd.finishWalk()
+	}
+	if walkErr != nil {
+		cancel(walkErr)
+	}
+	close(rd.queue)
+	wg.Wait()
+	rd.pkgWG.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	if walkErr != nil {
+		return nil, walkErr
+	}
+	rd.warn.merge(rd.model.warn)
+	for _, w := range rd.cabWarn {
+		if w != nil {
+			rd.warn.merge(w)
+		}
+	}
+	for _, ws := range workerStats {
+		rd.stats.FragmentsRead += ws.read
+		rd.stats.FragmentsSkipped += ws.skipped
+		rd.stats.BytesDecoded += ws.decoded
+		rd.stats.DetailCabs += ws.cabs
+	}
+	rd.stats.BytesDecoded += rd.outerDecoded + rd.pkgDecoded
+	return rd.assemble()
+}
+
+// reader is the state of one Read.
+type reader struct {
+	opts   Options
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	warn   *warnings // used by the outer walk, then by assembly
+	stats  Stats
+
+	index   *catalogIndex
+	pending []*spooled // cabinets met before index.xml
+	pkgSeen bool
+	present map[string]bool // detail cabinets found in the outer cabinet
+
+	pkgWG    sync.WaitGroup
+	pkgReady chan struct{} // closed when model, need and details are ready
+	model    *model
+	need     []uint8 // per row: needX, needL, needCat
+	details  []detail
+	cabWarn  []*warnings // per detail cabinet, written by the worker that reads it
+	queue    chan *spooled
+
+	mem          memGate
+	outerDecoded int64 // by the outer walk
+	pkgDecoded   int64 // by the package parser
+}
+
+// spooled is an inner cabinet copied out of the outer one: in memory or in a temporary file.
+type spooled struct {
+	member string
+	key    string
+	cabIdx int // index into index.details; -1 for the package cabinet
+	data   []byte
+	file   *os.File
+	size   int64
+	mem    int64
+	rd     *reader
+}
+
+// readerAt returns the cabinet's bytes. A spooled file of at most maxLoad bytes is
+// first read back whole into *buf (reused from cabinet to cabinet): the cabinet
+// reader makes one small read per directory entry, thousands per detail cabinet,
+// which cost a system call each on a file.
+func (sp *spooled) readerAt(buf *[]byte, maxLoad int64) (io.ReaderAt, error) {
+	if sp.file == nil {
+		return bytesReaderAt(sp.data), nil
+	}
+	if sp.size > maxLoad {
+		return sp.file, nil
+	}
+	if int64(cap(*buf)) < sp.size {
+		*buf = make([]byte, sp.size)
+	}
+	b := (*buf)[:sp.size]
+	if _, err := sp.file.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("%s: reading back %s from %s: %w", outerName, sp.member, sp.file.Name(), err)
+	}
+	return bytesReaderAt(b), nil
+}
+
+func (sp *spooled) release() {
+	if sp.file != nil {
+		name := sp.file.Name()
+		sp.file.Close()
+		os.Remove(name)
+		sp.file = nil
+	}
+	if sp.mem > 0 {
+		sp.rd.mem.release(sp.mem)
+		sp.mem = 0
+	}
+	sp.data = nil
+}
+
+// bytesReaderAt is an io.ReaderAt over a byte slice.
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (rd *reader) releasePending() {
+	for _, sp := range rd.pending {
+		sp.release()
+	}
+	rd.pending = nil
+}
+
+// outerMember is the Walk callback of the outer cabinet.
+func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
+	if err := rd.ctx.Err(); err != nil {
+		return context.Cause(rd.ctx)
+	}
+	key := memberKey(f.Name)
+	switch {
+	case key == "index.xml":
+		if rd.index != nil {
+			rd.warn.add("unexpected member", "%s: a second index.xml is ignored", outerName)
+			return nil
+		}
+		if f.Size > rd.opts.MaxIndexXML {
+			return fmt.Errorf("%s: index.xml is %d bytes, more than the %d-byte limit (Options.MaxIndexXML): %w", outerName, f.Size, rd.opts.MaxIndexXML, errCorrupt)
+		}
+		doc := make([]byte, f.Size)
+		if _, err := io.ReadFull(r, doc); err != nil {
+			return fmt.Errorf("%s: reading index.xml: %w", outerName, err)
+		}
+		rd.outerDecoded += f.Size
+		ix, err := parseIndex(doc, rd.opts.XML, rd.warn)
+		if err != nil {
+			return fmt.Errorf("%s: index.xml: %w", outerName, err)
+		}
+		rd.index = ix
+		rd.present = map[string]bool{}
+		rd.cabWarn = make([]*warnings, len(ix.details))
+		pending := rd.pending
+		rd.pending = nil
+		for _, sp := range pending {
+			rd.dispatch(sp)
+		}
+		return nil
+	case strings.HasSuffix(key, ".cab"):
+		if rd.index != nil && key != rd.index.packageKey {
+			if _, listed := rd.index.byKey[key]; !listed {
+				rd.warn.add("unexpected member", "%s: %s is not listed in index.xml; skipped", outerName, f.Name)
+				return nil
+			}
+		}
+		sp, err := rd.spool(f, r)
+		if err != nil {
+			return err
+		}
+		if rd.index == nil {
+			rd.pending = append(rd.pending, sp)
+			return nil
+		}
+		rd.dispatch(sp)
+		return nil
+	default:
+		rd.warn.add("unexpected member", "%s: member %s is neither index.xml nor a cabinet; skipped", outerName, f.Name)
+		return nil
+	}
+}
+
+// spool copies an inner cabinet out of the outer one, into memory when the budget
+// allows, else into a temporary file.
+func (rd *reader) spool(f *cab.File, r io.Reader) (*spooled, error) {
+	if f.Size > rd.opts.MaxInnerCab {
+		return nil, fmt.Errorf("%s: member %s is %d bytes, more than the %d-byte limit on inner cabinets (Options.MaxInnerCab): %w", outerName, f.Name, f.Size, rd.opts.MaxInnerCab, errCorrupt)
+	}
+	sp := &spooled{member: f.Name, key: memberKey(f.Name), size: f.Size, rd: rd, cabIdx: -1}
+	inMemory, err := rd.reserveMemory(f.Size)
+	if err != nil {
+		return nil, err
+	}
+	if inMemory {
+		sp.mem = f.Size
+		sp.data = make([]byte, f.Size)
+		if _, err := io.ReadFull(r, sp.data); err != nil {
+			sp.release()
+			return nil, fmt.Errorf("%s: reading member %s: %w", outerName, f.Name, err)
+		}
+	} else {
+		tf, err := os.CreateTemp(rd.opts.TempDir, "wsusscn2-*.cab")
+		if err != nil {
+			return nil, fmt.Errorf("%s: spooling %s to a temporary file: %w (set a writable temporary directory)", outerName, f.Name, err)
+		}
+		sp.file = tf
+		n, err := io.Copy(tf, r)
+		if err == nil && n != f.Size {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			sp.release()
+			return nil, fmt.Errorf("%s: copying member %s to %s: %w", outerName, f.Name, tf.Name(), err)
+		}
+	}
+	rd.outerDecoded += f.Size
+	return sp, nil
+}
+
+// reserveMemory decides where an inner cabinet of n bytes waits for its decoding:
+// in memory when the budget allows; else, while package.xml is being parsed (the
+// workers cannot free anything yet), in a temporary file; afterwards the outer walk
+// waits for the workers to free memory, which costs less than a round trip to disk.
+func (rd *reader) reserveMemory(n int64) (bool, error) {
+	if n > rd.opts.MemoryBudget {
+		return false, nil
+	}
+	for {
+		if rd.mem.tryAcquire(n, rd.opts.MemoryBudget) {
+			return true, nil
+		}
+		select {
+		case <-rd.pkgReady:
+		default:
+			return false, nil
+		}
+		select {
+		case <-rd.mem.freed:
+		case <-rd.ctx.Done():
+			return false, context.Cause(rd.ctx)
+		}
+	}
+}
+
+// memGate counts the bytes of inner cabinets held in memory.
+type memGate struct {
+	mu    sync.Mutex
+	used  int64
+	freed chan struct{} // signalled (without blocking) on each release
+}
+
+func (g *memGate) tryAcquire(n, budget int64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.used+n > budget {
+		return false
+	}
+	g.used += n
+	return true
+}
+
+func (g *memGate) release(n int64) {
+	g.mu.Lock()
+	g.used -= n
+	g.mu.Unlock()
+	select {
+	case g.freed <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch sends a spooled cabinet to the package parser or to the detail workers.
+func (rd *reader) dispatch(sp *spooled) {
+	ix := rd.index
+	if sp.key == ix.packageKey {
+		if rd.pkgSeen {
+			rd.warn.add("unexpected member", "%s: a second %s is ignored", outerName, sp.member)
+			sp.release()
+			return
+		}
+		rd.pkgSeen = true
+		rd.pkgWG.Add(1)
+		go func() {
+			defer rd.pkgWG.Done()
+			defer sp.release()
+			if err := rd.readPackage(sp); err != nil {
+				rd.cancel(err)
+				return
+			}
+			close(rd.pkgReady)
+		}()
+		return
+	}
+	i, listed := ix.byKey[sp.key]
+	if !listed {
+		rd.warn.add("unexpected member", "%s: %s is not listed in index.xml; skipped", outerName, sp.member)
+		sp.release()
+		return
+	}
+	if rd.present[sp.key] {
+		rd.warn.add("unexpected member", "%s: a second %s is ignored", outerName, sp.member)
+		sp.release()
+		return
+	}
+	rd.present[sp.key] = true
+	sp.cabIdx = i
+	rd.queue <- sp
+}
+
+// finishWalk checks that the outer cabinet held what a catalog must hold.
+func (rd *reader) finishWalk() error {
+	if rd.index == nil {
+		return fmt.Errorf("%s: no index.xml member: %w (not a Windows Update offline catalog, or a truncated one)", outerName, errCorrupt)
+	}
+	if !rd.pkgSeen {
+		return fmt.Errorf("%s: index.xml names %s as the package cabinet but the cabinet has no such member: %w", outerName, rd.index.packageMember, errCorrupt)
+	}
+	for _, d := range rd.index.details {
+		if !rd.present[d.key] {
+			rd.warn.add("missing detail cabinet", "%s: %s (RANGESTART %d) is listed in index.xml but absent; its revisions have no details", outerName, d.member, d.rangeStart)
+		}
+	}
+	return nil
+}
+
+// errCorrupt marks catalogs that cannot be read at all.
+var errCorrupt = errors.New("corrupt or unsupported catalog")
+
+// ErrCorrupt is matched (errors.Is) by fatal errors about the catalog's structure.
+var ErrCorrupt = errCorrupt
+
+// readPackage parses package.xml out of the package cabinet, then prepares what the
+// detail workers need.
+func (rd *reader) readPackage(sp *spooled) error {
+	name := outerName + "/" + sp.member
+	var buf []byte
+	ra, err := sp.readerAt(&buf, rd.opts.MemoryBudget)
+	if err != nil {
+		return err
+	}
+	c, err := cab.Open(ra, sp.size, cab.WithName(name), rd.innerLimits())
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	var pf *cab.File
+	for _, f := range c.Files {
+		if memberKey(f.Name) == "package.xml" {
+			pf = f
+			break
+		}
+	}
+	if pf == nil {
+		return fmt.Errorf("%s: no package.xml member: %w", name, errCorrupt)
+	}
+	if pf.Size > rd.opts.MaxPackageXML {
+		return fmt.Errorf("%s: package.xml is %d bytes, more than the %d-byte limit (Options.MaxPackageXML): %w", name, pf.Size, rd.opts.MaxPackageXML, errCorrupt)
+	}
+	r, err := c.OpenFile(pf)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m := newModel(rd.opts.MaxUpdates, newWarnings())
+	m.grow(pf.Size)
+	if err := m.parsePackage(&ctxReader{ctx: rd.ctx, r: r}, rd.opts.XML); err != nil {
+		return fmt.Errorf("%s: package.xml: %w", name, err)
+	}
+	rd.model = m
+	rd.pkgDecoded = pf.Size
+	rd.prepare()
+	return nil
+}
+
+// innerLimits bounds what one inner cabinet may decode.
+func (rd *reader) innerLimits() cab.Option {
+	return cab.WithLimits(cab.Limits{MaxMemberSize: max(rd.opts.MaxPackageXML, rd.opts.MaxFragment), MaxTotalSize: rd.opts.MaxInnerDecoded})
+}
+
+// ctxReader stops a long read when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}

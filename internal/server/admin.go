@@ -1,0 +1,1067 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openwua/waptwua/internal/repo"
+	"github.com/openwua/waptwua/internal/rules"
+	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// AdminPrefix is where the admin API lives.
+const AdminPrefix = "/api/v1/admin"
+
+// Bounds of admin requests.
+const (
+	maxBulkHosts      = 1000
+	maxForcedUpdates  = 1000
+	maxUpdateHostScan = 2000
+	maxAuditDetails   = 8 << 10
+)
+
+func (s *Server) routes(mux *http.ServeMux) {
+	// Agent API (internal/api).
+	mux.HandleFunc("POST /api/v1/hosts/register", s.handleRegister)
+	mux.HandleFunc("POST /api/v1/hosts/{uuid}/report", s.hostAuth(s.handleReport))
+	mux.HandleFunc("GET /api/v1/hosts/{uuid}/commands", s.hostAuth(s.handleCommands))
+	mux.HandleFunc("POST /api/v1/hosts/{uuid}/commands/{id}", s.hostAuth(s.handleCommandResult))
+	mux.HandleFunc("GET /api/v1/hosts/{uuid}/rules", s.hostAuth(s.handleRules))
+
+	// Repository folder.
+	if s.repo != nil {
+		mux.Handle("GET /waptwua/", http.StripPrefix("/waptwua", s.repo.Handler()))
+	}
+
+	// Operations.
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+
+	// Admin API: read routes for every user, change routes for admins only.
+	read := func(p string, h http.HandlerFunc) { mux.Handle("GET "+AdminPrefix+p, s.RequireUser(false, h)) }
+	admin := func(method, p string, h http.HandlerFunc) {
+		mux.Handle(method+" "+AdminPrefix+p, s.RequireUser(true, h))
+	}
+	mux.HandleFunc("POST "+AdminPrefix+"/login", s.handleLogin)
+	read("/me", s.handleMe)
+	read("/updates", s.handleListUpdates)
+	read("/updates/{key}", s.handleGetUpdate)
+	admin("POST", "/updates/download", s.handleForceDownload)
+	read("/categories", s.handleCategories)
+	read("/hosts", s.handleListHosts)
+	read("/hosts/{uuid}", s.handleGetHost)
+	admin("DELETE", "/hosts/{uuid}", s.handleDeleteHost)
+	read("/hosts/{uuid}/updates", s.handleHostUpdates)
+	read("/hosts/{uuid}/commands", s.handleHostCommands)
+	admin("POST", "/hosts/{uuid}/commands", s.handleQueueCommand)
+	admin("POST", "/commands", s.handleBulkCommands)
+	read("/tasks", s.handleTasks)
+	read("/cab", s.handleCab)
+	admin("POST", "/cab/sync", s.handleCabSync)
+	read("/files/needed", s.handleNeededFiles)
+	read("/files/unused", s.handleUnusedFiles)
+	admin("POST", "/files/download-missing", s.handleDownloadMissing)
+	admin("POST", "/files/delete-unused", s.handleDeleteUnused)
+	read("/repository", s.handleRepository)
+	read("/rules", s.handleGetRules)
+	admin("PUT", "/rules", s.handlePutRules)
+	admin("GET", "/users", s.handleListUsers) // user accounts: admins only, even to read
+	admin("POST", "/users", s.handleCreateUser)
+	admin("GET", "/users/{name}", s.handleGetUser)
+	admin("PATCH", "/users/{name}", s.handleUpdateUser)
+	admin("DELETE", "/users/{name}", s.handleDeleteUser)
+	read("/audit", s.handleAudit)
+}
+
+// notFound turns the store's ErrNotFound into a 404 that names the missing thing.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
+	}
+	return err
+}
+
+// actor is the authenticated user's name (the auth middleware ran).
+func actor(r *http.Request) string {
+	u, _ := UserFromContext(r.Context())
+	return u.Name
+}
+
+// audit appends an entry to the audit log; details is a string or a value written as
+// JSON. A failure is logged: the change it describes is already done.
+func (s *Server) audit(ctx context.Context, actor, action, target string, details any) {
+	var d string
+	switch v := details.(type) {
+	case nil:
+	case string:
+		d = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			d = fmt.Sprint(v)
+		} else {
+			d = string(b)
+		}
+	}
+	d = truncate(d, maxAuditDetails)
+	// The entry must be written even when the client has gone.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.store.AppendAudit(ctx, store.AuditEntry{At: s.now(), Actor: actor, Action: action, Target: target, Details: d}); err != nil {
+		s.log.ErrorContext(ctx, "audit log write failed", slog.String("actor", actor), slog.String("action", action),
+			slog.String("target", target), slog.String("details", d), slog.Any("err", err))
+	}
+}
+
+// --- login ---------------------------------------------------------------------------
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	User    User      `json:"user"`
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.Login(r.Context(), req.Username, req.Password)
+	if errors.Is(err, ErrBadCredentials) {
+		s.log.InfoContext(r.Context(), "login failed", slog.String("username", truncate(req.Username, 64)), slog.String("remote", r.RemoteAddr))
+		writeErrorBody(w, http.StatusUnauthorized, "", "wrong user name or password")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tok, exp, err := s.IssueSession(r.Context(), u.Name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r.Context(), u.Name, "session.login", "user:"+u.Name, map[string]string{"remote": r.RemoteAddr})
+	writeJSON(w, http.StatusOK, loginResponse{Token: tok, Expires: exp, User: u})
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	u, _ := UserFromContext(r.Context())
+	writeJSON(w, http.StatusOK, u)
+}
+
+// --- updates ---------------------------------------------------------------------------
+
+func (s *Server) handleListUpdates(w http.ResponseWriter, r *http.Request) {
+	f, err := updateFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.store.ListUpdates(r.Context(), f)
+	if errors.Is(err, store.ErrInvalid) && f.Cursor != "" {
+		s.fail(w, r, badRequest("cursor", "invalid or expired cursor: start again without it"))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if page.Updates == nil {
+		page.Updates = []store.UpdateInfo{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// updateFilter reads the updates list's query: severity, product, classification
+// (repeatable), q, needed, downloaded, superseded, source, sort, desc, limit, cursor,
+// offset, facets.
+func updateFilter(r *http.Request) (store.UpdateFilter, error) {
+	q := r.URL.Query()
+	var f store.UpdateFilter
+	for _, v := range q["severity"] {
+		for _, one := range strings.Split(v, ",") {
+			one = strings.TrimSpace(one)
+			if strings.EqualFold(one, "none") {
+				f.Severities = append(f.Severities, wu.SeverityNone)
+				continue
+			}
+			sev, err := wu.ParseSeverity(one)
+			if err != nil || sev == wu.SeverityNone {
+				return f, badRequest("severity", "%q is not one of Critical, Important, Moderate, Low, none", truncate(one, 40))
+			}
+			f.Severities = append(f.Severities, sev)
+		}
+	}
+	f.Products = q["product"]
+	f.Classifications = q["classification"]
+	f.Search = strings.TrimSpace(q.Get("q"))
+	var err error
+	if f.Needed, err = queryBool(r, "needed"); err != nil {
+		return f, err
+	}
+	if f.Downloaded, err = queryBool(r, "downloaded"); err != nil {
+		return f, err
+	}
+	if f.Superseded, err = queryBool(r, "superseded"); err != nil {
+		return f, err
+	}
+	switch src := store.Source(q.Get("source")); src {
+	case "", store.SourceCatalog, store.SourceReport:
+		f.Source = src
+	default:
+		return f, badRequest("source", "%q is not one of catalog, report", truncate(string(src), 40))
+	}
+	switch srt := store.UpdateSort(q.Get("sort")); srt {
+	case "", store.SortCreated, store.SortTitle, store.SortSeverity, store.SortKB, store.SortClassification:
+		f.Sort = srt
+	default:
+		return f, badRequest("sort", "%q is not one of created, title, severity, kb, classification", truncate(string(srt), 40))
+	}
+	desc, err := queryBool(r, "desc")
+	if err != nil {
+		return f, err
+	}
+	f.Desc = desc != nil && *desc
+	if f.Limit, err = queryInt(r, "limit", 50, 1, 1000); err != nil {
+		return f, err
+	}
+	if f.Offset, err = queryInt(r, "offset", 0, 0, 1<<30); err != nil {
+		return f, err
+	}
+	f.Cursor = q.Get("cursor")
+	facets, err := queryBool(r, "facets")
+	if err != nil {
+		return f, err
+	}
+	f.WithFacets = facets != nil && *facets
+	return f, nil
+}
+
+// updateHost is one host's status for the update page.
+type updateHost struct {
+	UUID        string    `json:"uuid"`
+	Name        string    `json:"name"`
+	Status      wu.Status `json:"status"`
+	Reason      wu.Reason `json:"reason,omitempty"`
+	InstalledAt time.Time `json:"installed_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	ChangedAt   time.Time `json:"changed_at"`
+}
+
+type updateDetail struct {
+	Update store.UpdateInfo `json:"update"`
+	Key    string           `json:"key"`
+	// Hosts that need the update or have it installed. HostsComplete is false when the
+	// list stopped early (see hostsOfUpdate).
+	Hosts         []updateHost `json:"hosts"`
+	HostsComplete bool         `json:"hosts_complete"`
+}
+
+func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
+	key, err := wu.ParseUpdateKey(r.PathValue("key"))
+	if err != nil {
+		s.fail(w, r, badRequest("key", "%v", err))
+		return
+	}
+	info, err := s.store.GetUpdate(r.Context(), key)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no update %s", key))
+		return
+	}
+	hosts, complete, err := s.hostsOfUpdate(r.Context(), info)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, updateDetail{Update: info, Key: info.Key().String(), Hosts: hosts, HostsComplete: complete})
+}
+
+// hostsOfUpdate lists the hosts that need the update or have it installed. The store
+// has no "hosts of an update" query yet, so this walks the hosts that report anything,
+// at most maxUpdateHostScan of them, and stops as soon as it found as many as the
+// update's counts say.
+func (s *Server) hostsOfUpdate(ctx context.Context, info store.UpdateInfo) ([]updateHost, bool, error) {
+	out := []updateHost{}
+	want := info.HostsNeeding + info.HostsInstalled
+	if want == 0 {
+		return out, true, nil
+	}
+	statuses := append(store.NeededStatuses(), wu.StatusOK)
+	key := info.Key()
+	scanned, cursor := 0, ""
+	for {
+		page, err := s.store.ListHosts(ctx, store.HostFilter{Limit: 500, Cursor: cursor})
+		if err != nil {
+			return nil, false, err
+		}
+		for _, h := range page.Hosts {
+			c := h.Counts
+			if c.OK+c.Pending+c.Missing+c.Discarded+c.Error == 0 {
+				continue
+			}
+			if scanned >= maxUpdateHostScan {
+				return out, false, nil
+			}
+			scanned++
+			hus, err := s.store.HostUpdates(ctx, h.UUID, statuses...)
+			if err != nil {
+				if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+					continue
+				}
+				return nil, false, err
+			}
+			for _, hu := range hus {
+				if hu.Key == key {
+					out = append(out, updateHost{UUID: h.UUID, Name: h.Name, Status: hu.Status, Reason: hu.Reason,
+						InstalledAt: hu.InstalledAt, LastError: hu.LastError, ChangedAt: hu.ChangedAt})
+					break
+				}
+			}
+			if len(out) >= want {
+				return out, true, nil
+			}
+		}
+		if page.Next == "" || len(page.Hosts) == 0 {
+			return out, true, nil
+		}
+		cursor = page.Next
+	}
+}
+
+type updateKeysRequest struct {
+	Updates []string `json:"updates"`
+}
+
+func (s *Server) handleForceDownload(w http.ResponseWriter, r *http.Request) {
+	if s.jobs == nil {
+		s.fail(w, r, errJobsNotRunning())
+		return
+	}
+	var req updateKeysRequest
+	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Updates) == 0 {
+		s.fail(w, r, badRequest("updates", "name at least one update (\"<guid>_<revision>\"); POST %s/files/download-missing fetches every missing file", AdminPrefix))
+		return
+	}
+	if len(req.Updates) > maxForcedUpdates {
+		s.fail(w, r, badRequest("updates", "%d updates, at most %d per request", len(req.Updates), maxForcedUpdates))
+		return
+	}
+	keys := make([]wu.UpdateKey, 0, len(req.Updates))
+	for i, v := range req.Updates {
+		k, err := wu.ParseUpdateKey(v)
+		if err != nil {
+			s.fail(w, r, badRequest(fmt.Sprintf("updates[%d]", i), "%v", err))
+			return
+		}
+		info, err := s.store.GetUpdate(r.Context(), k)
+		if errors.Is(err, store.ErrNotFound) {
+			s.fail(w, r, errStatus(http.StatusNotFound, fmt.Sprintf("updates[%d]", i), "update %s is not in the catalog", k))
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		keys = append(keys, info.Key())
+	}
+	if err := s.jobs.ForceDownload(r.Context(), keys); err != nil {
+		s.fail(w, r, jobError(err))
+		return
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	s.audit(r.Context(), actor(r), "update.download", "updates", map[string]any{"updates": names})
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "scheduled", "updates": names})
+}
+
+func (s *Server) handleCategories(w http.ResponseWriter, r *http.Request) {
+	cats, err := s.store.Categories(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cats == nil {
+		cats = []wu.Category{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"categories": cats})
+}
+
+// --- hosts ---------------------------------------------------------------------------
+
+func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.HostFilter{Search: strings.TrimSpace(q.Get("q")), WUAStatus: q.Get("wua_status"), Cursor: q.Get("cursor")}
+	var err error
+	if f.Limit, err = queryInt(r, "limit", 50, 1, 1000); err == nil {
+		f.Offset, err = queryInt(r, "offset", 0, 0, 1<<30)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.store.ListHosts(r.Context(), f)
+	if errors.Is(err, store.ErrInvalid) && f.Cursor != "" {
+		s.fail(w, r, badRequest("cursor", "invalid or expired cursor: start again without it"))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if page.Hosts == nil {
+		page.Hosts = []store.Host{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+type hostDetail struct {
+	Host     store.Host      `json:"host"`
+	Commands []store.Command `json:"commands"`
+}
+
+func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
+	uuid := r.PathValue("uuid")
+	h, err := s.store.GetHost(r.Context(), uuid)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no host %q", uuid))
+		return
+	}
+	cmds, err := s.store.ListCommands(r.Context(), uuid, 20)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cmds == nil {
+		cmds = []store.Command{}
+	}
+	writeJSON(w, http.StatusOK, hostDetail{Host: h, Commands: cmds})
+}
+
+func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
+	uuid := r.PathValue("uuid")
+	h, err := s.store.GetHost(r.Context(), uuid)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no host %q", uuid))
+		return
+	}
+	if err := s.store.DeleteHost(r.Context(), uuid); err != nil {
+		s.fail(w, r, notFound(err, "no host %q", uuid))
+		return
+	}
+	s.audit(r.Context(), actor(r), "host.delete", "host:"+uuid, map[string]string{"name": h.Name})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// hostUpdateView is a HostUpdate with its key spelled out.
+type hostUpdateView struct {
+	Key            string      `json:"key"`
+	UpdateID       string      `json:"update_id"`
+	RevisionNumber int         `json:"revision_number"`
+	Title          string      `json:"title"`
+	KBs            []string    `json:"kb"`
+	Severity       wu.Severity `json:"severity"`
+	Classification string      `json:"classification"`
+	Status         wu.Status   `json:"status"`
+	Reason         wu.Reason   `json:"reason,omitempty"`
+	InstalledAt    time.Time   `json:"installed_at,omitzero"`
+	LastError      string      `json:"last_error,omitempty"`
+	ChangedAt      time.Time   `json:"changed_at"`
+}
+
+func (s *Server) handleHostUpdates(w http.ResponseWriter, r *http.Request) {
+	uuid := r.PathValue("uuid")
+	var statuses []wu.Status
+	for _, v := range r.URL.Query()["status"] {
+		for _, one := range strings.Split(v, ",") {
+			st := wu.Status(strings.ToUpper(strings.TrimSpace(one)))
+			if !st.Valid() {
+				s.fail(w, r, badRequest("status", "%q is not one of OK, PENDING, MISSING, DISCARDED, ERROR, SUPERSEDED", truncate(one, 40)))
+				return
+			}
+			statuses = append(statuses, st)
+		}
+	}
+	if _, err := s.store.GetHost(r.Context(), uuid); err != nil {
+		s.fail(w, r, notFound(err, "no host %q", uuid))
+		return
+	}
+	hus, err := s.store.HostUpdates(r.Context(), uuid, statuses...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]hostUpdateView, 0, len(hus))
+	for _, hu := range hus {
+		kbs := hu.KBs
+		if kbs == nil {
+			kbs = []string{}
+		}
+		out = append(out, hostUpdateView{Key: hu.Key.String(), UpdateID: hu.Key.UpdateID, RevisionNumber: hu.Key.RevisionNumber,
+			Title: hu.Title, KBs: kbs, Severity: hu.Severity, Classification: hu.Classification, Status: hu.Status,
+			Reason: hu.Reason, InstalledAt: hu.InstalledAt, LastError: hu.LastError, ChangedAt: hu.ChangedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
+}
+
+func (s *Server) handleHostCommands(w http.ResponseWriter, r *http.Request) {
+	uuid := r.PathValue("uuid")
+	limit, err := queryInt(r, "limit", 50, 1, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.store.GetHost(r.Context(), uuid); err != nil {
+		s.fail(w, r, notFound(err, "no host %q", uuid))
+		return
+	}
+	cmds, err := s.store.ListCommands(r.Context(), uuid, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cmds == nil {
+		cmds = []store.Command{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"commands": cmds})
+}
+
+type commandRequest struct {
+	Kind  string   `json:"kind"`
+	Hosts []string `json:"hosts,omitempty"` // bulk only
+}
+
+func parseCommandKind(v string) (store.CommandKind, error) {
+	switch k := store.CommandKind(strings.ToLower(strings.TrimSpace(v))); k {
+	case store.CommandScan, store.CommandDownload, store.CommandInstall:
+		return k, nil
+	}
+	return "", badRequest("kind", "%q is not one of scan, download, install", truncate(v, 40))
+}
+
+// queueCommand queues a command for a host, wakes its long-poll and audits it.
+func (s *Server) queueCommand(ctx context.Context, who, host string, kind store.CommandKind) (store.Command, error) {
+	c, err := s.store.QueueCommand(ctx, store.Command{HostUUID: host, Kind: kind, Actor: who, CreatedAt: s.now()})
+	if err != nil {
+		return c, err
+	}
+	s.notify.notify(host)
+	s.metrics.commandsQueued.WithLabelValues(string(kind)).Inc()
+	s.audit(ctx, who, "host.command", "host:"+host, map[string]any{"kind": kind, "command_id": c.ID})
+	return c, nil
+}
+
+func (s *Server) handleQueueCommand(w http.ResponseWriter, r *http.Request) {
+	var req commandRequest
+	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Hosts) > 0 {
+		s.fail(w, r, badRequest("hosts", "the host is in the path; POST %s/commands queues for several hosts", AdminPrefix))
+		return
+	}
+	kind, err := parseCommandKind(req.Kind)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.queueCommand(r.Context(), actor(r), r.PathValue("uuid"), kind)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no host %q", r.PathValue("uuid")))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, c)
+}
+
+func (s *Server) handleBulkCommands(w http.ResponseWriter, r *http.Request) {
+	var req commandRequest
+	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	kind, err := parseCommandKind(req.Kind)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Hosts) == 0 || len(req.Hosts) > maxBulkHosts {
+		s.fail(w, r, badRequest("hosts", "name 1 to %d host UUIDs", maxBulkHosts))
+		return
+	}
+	for i, h := range req.Hosts { // all or nothing: check every host first
+		if _, err := s.store.GetHost(r.Context(), h); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.fail(w, r, errStatus(http.StatusNotFound, fmt.Sprintf("hosts[%d]", i), "no host %q", truncate(h, 120)))
+				return
+			}
+			s.fail(w, r, err)
+			return
+		}
+	}
+	out := make([]store.Command, 0, len(req.Hosts))
+	for _, h := range req.Hosts {
+		c, err := s.queueCommand(r.Context(), actor(r), h, kind)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, c)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"commands": out})
+}
+
+// --- download tasks, cab, files, repository ----------------------------------------------
+
+func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 100, 1, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var statuses []store.TaskStatus
+	for _, v := range r.URL.Query()["status"] {
+		for _, one := range strings.Split(v, ",") {
+			switch st := store.TaskStatus(strings.ToLower(strings.TrimSpace(one))); st {
+			case store.TaskQueued, store.TaskDownloading, store.TaskDone, store.TaskFailed:
+				statuses = append(statuses, st)
+			default:
+				s.fail(w, r, badRequest("status", "%q is not one of queued, downloading, done, failed", truncate(one, 40)))
+				return
+			}
+		}
+	}
+	tasks, err := s.store.ListTasks(r.Context(), limit, statuses...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if tasks == nil {
+		tasks = []store.DownloadTask{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+}
+
+type cabView struct {
+	Published *repo.FileInfo  `json:"published"` // the wsusscn2.cab served now; null when none
+	Syncs     []store.CabSync `json:"syncs"`     // newest first
+}
+
+func (s *Server) handleCab(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 20, 1, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	syncs, err := s.store.LatestCabSyncs(r.Context(), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if syncs == nil {
+		syncs = []store.CabSync{}
+	}
+	v := cabView{Syncs: syncs}
+	if s.repo != nil {
+		if fi, err := s.repo.Stat(repo.CabName); err == nil {
+			v.Published = &fi
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func errJobsNotRunning() error {
+	return errStatus(http.StatusServiceUnavailable, "", "jobs not running: this server was started without the background jobs")
+}
+
+func jobError(err error) error {
+	switch {
+	case errors.Is(err, ErrJobRunning):
+		return &httpError{status: http.StatusConflict, msg: err.Error(), err: err}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		return err
+	}
+	return fmt.Errorf("job: %w", err)
+}
+
+func (s *Server) handleCabSync(w http.ResponseWriter, r *http.Request) {
+	if s.jobs == nil {
+		s.fail(w, r, errJobsNotRunning())
+		return
+	}
+	if err := s.jobs.ForceCabSync(r.Context()); err != nil {
+		s.fail(w, r, jobError(err))
+		return
+	}
+	s.audit(r.Context(), actor(r), "cab.sync", repo.CabName, nil)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
+}
+
+func (s *Server) handleDownloadMissing(w http.ResponseWriter, r *http.Request) {
+	if s.jobs == nil {
+		s.fail(w, r, errJobsNotRunning())
+		return
+	}
+	if err := s.jobs.ForceDownload(r.Context(), nil); err != nil {
+		s.fail(w, r, jobError(err))
+		return
+	}
+	s.audit(r.Context(), actor(r), "files.download_missing", "files", nil)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
+}
+
+func (s *Server) handleDeleteUnused(w http.ResponseWriter, r *http.Request) {
+	if s.jobs == nil {
+		s.fail(w, r, errJobsNotRunning())
+		return
+	}
+	n, bytes, err := s.jobs.DeleteUnused(r.Context())
+	if err != nil {
+		s.fail(w, r, jobError(err))
+		return
+	}
+	s.audit(r.Context(), actor(r), "files.delete_unused", "files", map[string]int64{"files": int64(n), "bytes": bytes})
+	writeJSON(w, http.StatusOK, map[string]int64{"deleted": int64(n), "bytes": bytes})
+}
+
+func (s *Server) filesList(w http.ResponseWriter, r *http.Request, list func(context.Context) ([]store.UpdateFile, error)) {
+	files, err := list(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	if files == nil {
+		files = []store.UpdateFile{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"files": files, "count": len(files), "bytes": total})
+}
+
+func (s *Server) handleNeededFiles(w http.ResponseWriter, r *http.Request) {
+	s.filesList(w, r, s.store.NeededFiles)
+}
+
+func (s *Server) handleUnusedFiles(w http.ResponseWriter, r *http.Request) {
+	s.filesList(w, r, s.store.UnusedFiles)
+}
+
+func (s *Server) handleRepository(w http.ResponseWriter, r *http.Request) {
+	if s.repo == nil {
+		s.fail(w, r, errStatus(http.StatusServiceUnavailable, "", "no repository folder configured"))
+		return
+	}
+	u, err := s.repo.Usage()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+// --- rules ---------------------------------------------------------------------------
+
+func (s *Server) rulesEditor() (RulesEditor, error) {
+	ed, ok := s.rules.(RulesEditor)
+	if !ok {
+		return nil, errStatus(http.StatusNotFound, "", "this server has no editable server-wide rules")
+	}
+	return ed, nil
+}
+
+func (s *Server) handleGetRules(w http.ResponseWriter, r *http.Request) {
+	ed, err := s.rulesEditor()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rs, err := ed.ServerRules(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
+func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request) {
+	ed, err := s.rulesEditor()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkJSONContentType(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data, err := readBody(w, r, maxAdminBodyBytes, fmt.Sprintf("rules larger than %d bytes", maxAdminBodyBytes))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rs, err := rules.Parse(data)
+	if err != nil {
+		var fe *rules.FieldError
+		field := ""
+		if errors.As(err, &fe) {
+			field = fe.Key
+		}
+		s.fail(w, r, badRequest(field, "%v", err))
+		return
+	}
+	if err := ed.SetServerRules(r.Context(), rs); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r.Context(), actor(r), "rules.update", "rules:server", string(data))
+	writeJSON(w, http.StatusOK, rs)
+}
+
+// --- users ---------------------------------------------------------------------------
+
+type userRequest struct {
+	Username string  `json:"username"`
+	Password *string `json:"password"`
+	Role     *string `json:"role"`
+}
+
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := s.store.ListUsers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if us == nil {
+		us = []store.User{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
+	u, err := s.store.GetUser(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, notFound(err, "no user %q", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	var req userRequest
+	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := ValidateUsername(req.Username); err != nil {
+		s.fail(w, r, badRequest("username", "%v", err))
+		return
+	}
+	if req.Role == nil {
+		s.fail(w, r, badRequest("role", "required: admin or read-only"))
+		return
+	}
+	role, err := ParseRole(*req.Role)
+	if err != nil {
+		s.fail(w, r, badRequest("role", "%v", err))
+		return
+	}
+	if req.Password == nil {
+		s.fail(w, r, badRequest("password", "required"))
+		return
+	}
+	if err := ValidatePassword(*req.Password); err != nil {
+		s.fail(w, r, badRequest("password", "%v", err))
+		return
+	}
+	hash, err := HashPassword(*req.Password, s.passwordCost)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.now()
+	u := store.User{Username: req.Username, PasswordHash: hash, Role: role, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(r.Context(), u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			s.fail(w, r, errStatus(http.StatusConflict, "username", "user %q exists already", req.Username))
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r.Context(), actor(r), "user.create", "user:"+u.Username, map[string]any{"role": role})
+	writeJSON(w, http.StatusCreated, u)
+}
+
+// otherAdmins counts the admins other than name.
+func (s *Server) otherAdmins(ctx context.Context, name string) (int, error) {
+	us, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range us {
+		if u.Role == store.RoleAdmin && u.Username != name {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req userRequest
+	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Username != "" && req.Username != name {
+		s.fail(w, r, badRequest("username", "users cannot be renamed: create a new user and delete this one"))
+		return
+	}
+	if req.Password == nil && req.Role == nil {
+		s.fail(w, r, badRequest("", "nothing to change: send password and/or role"))
+		return
+	}
+	cur, err := s.store.GetUser(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no user %q", name))
+		return
+	}
+	details := map[string]any{}
+	var hash string
+	if req.Password != nil {
+		if err := ValidatePassword(*req.Password); err != nil {
+			s.fail(w, r, badRequest("password", "%v", err))
+			return
+		}
+		if hash, err = HashPassword(*req.Password, s.passwordCost); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	var role store.Role
+	if req.Role != nil {
+		if role, err = ParseRole(*req.Role); err != nil {
+			s.fail(w, r, badRequest("role", "%v", err))
+			return
+		}
+		if cur.Role == store.RoleAdmin && role != store.RoleAdmin {
+			n, err := s.otherAdmins(r.Context(), name)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if n == 0 {
+				s.fail(w, r, errStatus(http.StatusConflict, "role", "%q is the last admin: make another user admin first", name))
+				return
+			}
+		}
+	}
+	now := s.now()
+	if hash != "" {
+		if err := s.store.SetPassword(r.Context(), name, hash, now); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		details["password_changed"] = true
+	}
+	if role != "" && role != cur.Role {
+		if err := s.store.SetRole(r.Context(), name, role, now); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		details["role"] = role
+		details["previous_role"] = cur.Role
+	}
+	s.audit(r.Context(), actor(r), "user.update", "user:"+name, details)
+	u, err := s.store.GetUser(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	cur, err := s.store.GetUser(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, notFound(err, "no user %q", name))
+		return
+	}
+	if cur.Role == store.RoleAdmin {
+		n, err := s.otherAdmins(r.Context(), name)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if n == 0 {
+			s.fail(w, r, errStatus(http.StatusConflict, "", "%q is the last admin and cannot be deleted", name))
+			return
+		}
+	}
+	if err := s.store.DeleteUser(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r.Context(), actor(r), "user.delete", "user:"+name, map[string]any{"role": cur.Role})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- audit ---------------------------------------------------------------------------
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
+	var err error
+	if f.Limit, err = queryInt(r, "limit", 100, 1, 1000); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v := q.Get("before"); v != "" {
+		if f.BeforeID, err = strconv.ParseInt(v, 10, 64); err != nil || f.BeforeID <= 0 {
+			s.fail(w, r, badRequest("before", "%q is not an audit entry id", truncate(v, 40)))
+			return
+		}
+	}
+	entries, err := s.store.ListAudit(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	resp := map[string]any{"entries": entries}
+	if len(entries) == f.Limit {
+		resp["next_before"] = entries[len(entries)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// jsonEncode writes v as JSON to w.
+func jsonEncode(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,255 @@
+// Package server is the HTTP face of waptserver: the agent API of internal/api
+// (registration, reports, command long-poll, rules), the repository folder under
+// /waptwua/, the admin API under /api/v1/admin/ (users, roles, audit log) and the
+// operations endpoints (/healthz, /readyz, /metrics). It depends on the small roles of
+// internal/store and on the Jobs hook, never on a concrete backend: cmd/waptserver wires
+// those.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/openwua/waptwua/internal/repo"
+	"github.com/openwua/waptwua/internal/store"
+)
+
+// Store is every storage role the handlers use. store/sqlite and store/postgres
+// implement it.
+type Store interface {
+	store.CatalogStore
+	store.HostStore
+	store.ReportStore
+	store.FileStore
+	store.TaskStore
+	store.CabHistoryStore
+	store.CommandStore
+	store.UserStore
+	store.AuditStore
+	store.Pinger
+}
+
+// Repository is what the server needs of the repository folder (*repo.Repo).
+type Repository interface {
+	// Handler serves the visible files as "/<name>" (mounted under /waptwua/).
+	Handler() http.Handler
+	// TempDir is a writable folder on the repository's file system (/readyz writes there).
+	TempDir() string
+	Stat(name string) (repo.FileInfo, error)
+	Usage() (repo.Usage, error)
+}
+
+// Defaults of the options.
+const (
+	DefaultMaxReportBytes      = 4 << 20
+	DefaultSessionTTL          = 12 * time.Hour
+	DefaultCommandPollInterval = 5 * time.Second
+	// maxRegisterBytes bounds a registration body; maxAdminBodyBytes every admin body.
+	maxRegisterBytes  = 64 << 10
+	maxAdminBodyBytes = 1 << 20
+)
+
+// Server serves the agent, repository, admin and operations endpoints.
+type Server struct {
+	store   Store
+	log     *slog.Logger
+	now     func() time.Time
+	repo    Repository
+	jobs    Jobs
+	metrics *Metrics
+	rules   RulesSource
+
+	enrollmentSecret string
+	maxReportBytes   int64
+	pollInterval     time.Duration
+	passwordCost     int
+
+	sessions       *sessions
+	authenticators []Authenticator
+	extra          []route
+
+	notify *notifier
+
+	dummyOnce sync.Once
+	dummyHash string
+
+	doneOnce sync.Once
+	done     chan struct{}
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithClock replaces time.Now for every time the server records (reports, commands,
+// audit entries, session expiry).
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// WithRepo serves the repository folder under /waptwua/ and checks it in /readyz.
+func WithRepo(r Repository) Option { return func(s *Server) { s.repo = r } }
+
+// WithJobs connects the background jobs (cab sync, missing files, cleanup). Without it
+// the admin endpoints that start a job answer 503 "jobs not running".
+func WithJobs(j Jobs) Option { return func(s *Server) { s.jobs = j } }
+
+// WithMetrics uses m for /metrics (default: a new NewMetrics with the server's clock).
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
+
+// WithRules sets where the effective rules of a host come from (default: none, every
+// host gets an empty rules object).
+func WithRules(r RulesSource) Option { return func(s *Server) { s.rules = r } }
+
+// WithEnrollmentSecret sets the secret agents present to register (config
+// enrollment_secret). Empty: registration is closed.
+func WithEnrollmentSecret(secret string) Option {
+	return func(s *Server) { s.enrollmentSecret = secret }
+}
+
+// WithMaxReportBytes bounds a report body (config max_report_bytes); larger gets 413.
+func WithMaxReportBytes(n int64) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxReportBytes = n
+		}
+	}
+}
+
+// WithCommandPollInterval sets how often a waiting long-poll also asks the store for
+// commands, so that a command queued by another replica is seen (default 5s).
+func WithCommandPollInterval(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.pollInterval = d
+		}
+	}
+}
+
+// WithSessionKey sets the HMAC key of admin session tokens. Replicas behind one load
+// balancer must share it. Default: a random key per process (sessions end at restart).
+func WithSessionKey(key []byte) Option {
+	return func(s *Server) {
+		if len(key) > 0 {
+			s.sessions.key = append([]byte(nil), key...)
+		}
+	}
+}
+
+// WithSessionTTL sets how long a session token from /api/v1/admin/login lasts.
+func WithSessionTTL(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.sessions.ttl = d
+		}
+	}
+}
+
+// WithPasswordCost sets the bcrypt cost of passwords the admin API sets (tests use
+// bcrypt.MinCost; default DefaultPasswordCost).
+func WithPasswordCost(cost int) Option { return func(s *Server) { s.passwordCost = cost } }
+
+// WithAuthenticator adds a way to authenticate admin users (the console's cookie
+// session), tried before HTTP Basic and bearer session tokens.
+func WithAuthenticator(a Authenticator) Option {
+	return func(s *Server) { s.authenticators = append(s.authenticators, a) }
+}
+
+// WithHandler mounts an extra handler (the web console) on the server's mux, with a
+// net/http pattern such as "/" or "GET /console/".
+func WithHandler(pattern string, h http.Handler) Option {
+	return func(s *Server) { s.extra = append(s.extra, route{pattern, h}) }
+}
+
+// New returns a server on st.
+func New(st Store, opts ...Option) *Server {
+	s := &Server{
+		store:          st,
+		log:            slog.Default(),
+		now:            time.Now,
+		maxReportBytes: DefaultMaxReportBytes,
+		pollInterval:   DefaultCommandPollInterval,
+		passwordCost:   DefaultPasswordCost,
+		sessions:       newSessions(),
+		notify:         newNotifier(),
+		done:           make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(s.now)
+	}
+	if s.rules == nil {
+		s.rules = noRules{}
+	}
+	return s
+}
+
+// Metrics returns the server's metrics, for the jobs to update.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Shutdown makes waiting long-polls answer at once (with no command), so that
+// http.Server.Shutdown does not wait for them: register it with
+// http.Server.RegisterOnShutdown. Safe to call several times.
+func (s *Server) Shutdown() {
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+// RefreshMetrics sets the metrics that come from the store: the age of the published
+// catalog (latest finished or skipped synchronisation) and the queued and downloading
+// task counts (counted up to 1000 each: the store has no count query). cmd/waptserver
+// calls it at start and every 30 seconds, so that every replica reports them.
+func (s *Server) RefreshMetrics(ctx context.Context) error {
+	syncs, err := s.store.LatestCabSyncs(ctx, 50)
+	if err != nil {
+		return err
+	}
+	for _, c := range syncs {
+		if (c.Status == store.CabFinished || c.Status == store.CabSkipped) && !c.CabDate.IsZero() {
+			s.metrics.SetCabDate(c.CabDate)
+			break
+		}
+	}
+	counts := map[store.TaskStatus]int{}
+	for _, st := range []store.TaskStatus{store.TaskQueued, store.TaskDownloading} {
+		tasks, err := s.store.ListTasks(ctx, 1000, st)
+		if err != nil {
+			return err
+		}
+		counts[st] = len(tasks)
+	}
+	s.metrics.SetTaskCounts(counts)
+	return nil
+}
+
+// Handler returns the server's root handler: every route, with request logging,
+// metrics and panic recovery.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.routes(mux)
+	for _, r := range s.extra {
+		mux.Handle(r.pattern, r.h)
+	}
+	return s.observe(s.jsonFallback(mux))
+}

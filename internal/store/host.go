@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// HostStore registers hosts and finds them for authentication and the console.
+type HostStore interface {
+	// RegisterHost creates the host or, when the UUID exists, replaces its facts and
+	// credential (a reinstalled machine registers again). ErrConflict when the
+	// credential id belongs to another host.
+	RegisterHost(ctx context.Context, r HostRegistration) (Host, error)
+	// GetHost returns the host with this UUID, or ErrNotFound.
+	GetHost(ctx context.Context, uuid string) (Host, error)
+	// HostByCredential returns the host owning the credential id (with its hash, for the
+	// server to verify), or ErrNotFound.
+	HostByCredential(ctx context.Context, credentialID string) (Host, error)
+	// TouchHost records that the host was seen (a poll without a report).
+	TouchHost(ctx context.Context, uuid string, at time.Time) error
+	// ListHosts returns one page of hosts with their update summary, ordered by name.
+	ListHosts(ctx context.Context, f HostFilter) (HostPage, error)
+	// DeleteHost removes the host, its statuses and its commands.
+	DeleteHost(ctx context.Context, uuid string) error
+}
+
+// HostRegistration is what a host sends when it registers.
+type HostRegistration struct {
+	UUID         string
+	Name         string
+	OS           string
+	Groups       []string
+	Maturity     string // PROD when empty
+	AgentVersion string
+	// CredentialID names the credential (what the agent presents); CredentialHash is the
+	// server's hash of its secret, stored as given.
+	CredentialID   string
+	CredentialHash []byte
+	At             time.Time
+}
+
+// Host is a registered host and the summary of its last report.
+type Host struct {
+	UUID           string       `json:"uuid"`
+	Name           string       `json:"name"`
+	OS             string       `json:"os"`
+	Groups         []string     `json:"groups"`
+	Maturity       string       `json:"maturity"`
+	AgentVersion   string       `json:"agent_version"`
+	CredentialID   string       `json:"-"`
+	CredentialHash []byte       `json:"-"`
+	RegisteredAt   time.Time    `json:"registered_at"`
+	WUAStatus      string       `json:"wua_status"` // agent-level status (REFERENCE §2)
+	LastSeen       time.Time    `json:"last_seen,omitzero"`
+	LastScan       time.Time    `json:"last_scan,omitzero"`
+	RebootPending  bool         `json:"reboot_pending"`
+	LastError      string       `json:"last_error,omitempty"`
+	Counts         StatusCounts `json:"counts"`
+}
+
+// StatusCounts counts a host's updates per status.
+type StatusCounts struct {
+	OK         int `json:"ok"`
+	Pending    int `json:"pending"`
+	Missing    int `json:"missing"`
+	Discarded  int `json:"discarded"`
+	Error      int `json:"error"`
+	Superseded int `json:"superseded"`
+}
+
+// Add counts one update of status s.
+func (c *StatusCounts) Add(s wu.Status) {
+	switch s {
+	case wu.StatusOK:
+		c.OK++
+	case wu.StatusPending:
+		c.Pending++
+	case wu.StatusMissing:
+		c.Missing++
+	case wu.StatusDiscarded:
+		c.Discarded++
+	case wu.StatusError:
+		c.Error++
+	case wu.StatusSuperseded:
+		c.Superseded++
+	}
+}
+
+// HostFilter selects hosts. Zero values mean "no filter".
+type HostFilter struct {
+	Search    string // part of the name or the UUID, ignoring case
+	WUAStatus string
+	// Limit is the page size: 50 when 0, at most 1000.
+	Limit int
+	// Cursor continues after the page that returned it; when empty Offset rows are skipped.
+	Cursor string
+	Offset int
+}
+
+// HostPage is one page of ListHosts.
+type HostPage struct {
+	Hosts []Host `json:"hosts"`
+	Total int    `json:"total"`
+	Next  string `json:"next,omitempty"`
+}
+
+// ReportStore records what hosts report.
+type ReportStore interface {
+	// ApplyReport records one report in one transaction. Idempotent: applying the same
+	// report twice leaves the same state. Only statuses that changed are written.
+	// Updates unknown to the catalog are added with SourceReport. ErrNotFound when the
+	// host is not registered; ErrInvalid for an unknown status.
+	ApplyReport(ctx context.Context, hostUUID string, r Report) error
+	// HostUpdates lists a host's per-update statuses (all when statuses is empty),
+	// ordered by update id and revision.
+	HostUpdates(ctx context.Context, hostUUID string, statuses ...wu.Status) ([]HostUpdate, error)
+	// UpdateHosts lists one page of the hosts having a status for the update (a key
+	// with RevisionNumber 0 means its newest revision), ordered by host name.
+	// ErrNotFound for an unknown update.
+	UpdateHosts(ctx context.Context, key wu.UpdateKey, f UpdateHostFilter) (UpdateHostPage, error)
+}
+
+// UpdateHostFilter selects the hosts of an update.
+type UpdateHostFilter struct {
+	Statuses []wu.Status // any of; all when empty
+	// Limit is the page size: 100 when 0, at most 1000.
+	Limit int
+	// Cursor continues after the page that returned it.
+	Cursor string
+}
+
+// UpdateHostPage is one page of UpdateHosts.
+type UpdateHostPage struct {
+	Hosts []UpdateHostStatus `json:"hosts"`
+	Next  string             `json:"next,omitempty"`
+}
+
+// UpdateHostStatus is one host's status for one update.
+type UpdateHostStatus struct {
+	HostUUID    string    `json:"host_uuid"`
+	HostName    string    `json:"host_name"`
+	Status      wu.Status `json:"status"`
+	Reason      wu.Reason `json:"reason,omitempty"`
+	InstalledAt time.Time `json:"installed_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	ChangedAt   time.Time `json:"changed_at"`
+}
+
+// Report is one report of a host. Empty host facts keep the stored value.
+type Report struct {
+	At            time.Time // when the server received it: the host's last seen
+	ScanAt        time.Time // when the scan ran; zero keeps the previous last scan
+	Name          string
+	OS            string
+	AgentVersion  string
+	WUAStatus     string
+	RebootPending bool
+	LastError     string
+	// Full says Updates is the host's complete list: stored statuses of updates absent
+	// from it are deleted. Otherwise only the listed updates change.
+	Full    bool
+	Updates []ReportedUpdate
+}
+
+// ReportedUpdate is the status of one update on the reporting host.
+type ReportedUpdate struct {
+	Key         wu.UpdateKey
+	Status      wu.Status
+	Reason      wu.Reason // for DISCARDED
+	InstalledAt time.Time
+	LastError   string // for ERROR: WUA result and HRESULT in words
+	// What the host knows of the update, used only to create it when the catalog does
+	// not know it.
+	Title          string
+	KBs            []string
+	Severity       wu.Severity
+	Classification string
+	Products       []string
+}
+
+// HostUpdate is one update's status on one host.
+type HostUpdate struct {
+	Key            wu.UpdateKey `json:"key"`
+	Title          string       `json:"title"`
+	KBs            []string     `json:"kb"`
+	Severity       wu.Severity  `json:"severity"`
+	Classification string       `json:"classification"`
+	Status         wu.Status    `json:"status"`
+	Reason         wu.Reason    `json:"reason,omitempty"`
+	InstalledAt    time.Time    `json:"installed_at,omitzero"`
+	LastError      string       `json:"last_error,omitempty"`
+	ChangedAt      time.Time    `json:"changed_at"` // when status, reason, date or error last changed
+}

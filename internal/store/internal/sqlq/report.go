@@ -1,0 +1,96 @@
+package sqlq
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+// HostRow is one stored status of a host, as both backends read it.
+type HostRow struct {
+	UpdatePK    int64
+	Key         wu.UpdateKey
+	Status      wu.Status
+	Reason      wu.Reason
+	InstalledAt int64 // unix microseconds, 0 when unknown
+	LastError   string
+}
+
+// Write is one status to insert or rewrite. UpdatePK is 0 when the host had no status
+// for the update yet: the backend resolves it (creating a SourceReport update if needed).
+type Write struct {
+	UpdatePK int64
+	Update   store.ReportedUpdate // Key lower-cased
+}
+
+// ReportPlan is what applying a report changes: only rows that differ are written.
+type ReportPlan struct {
+	Writes  []Write // sorted by update key, so concurrent reports lock in one order
+	Deletes []int64 // update pks whose status the host no longer reports (Full)
+	Counts  store.StatusCounts
+}
+
+// PlanReport compares a report with the host's stored statuses.
+func PlanReport(existing []HostRow, r store.Report) (ReportPlan, error) {
+	reported := make(map[wu.UpdateKey]store.ReportedUpdate, len(r.Updates))
+	for _, u := range r.Updates {
+		u.Key.UpdateID = strings.ToLower(strings.TrimSpace(u.Key.UpdateID))
+		if !wu.IsGUID(u.Key.UpdateID) {
+			return ReportPlan{}, fmt.Errorf("report: update id %q is not a GUID: %w", u.Key.UpdateID, store.ErrInvalid)
+		}
+		if !u.Status.Valid() {
+			return ReportPlan{}, fmt.Errorf("report: update %s: status %q: %w (want OK, PENDING, MISSING, DISCARDED, ERROR or SUPERSEDED)", u.Key, u.Status, store.ErrInvalid)
+		}
+		reported[u.Key] = u // the last one of duplicates wins
+	}
+	var p ReportPlan
+	have := make(map[wu.UpdateKey]HostRow, len(existing))
+	for _, e := range existing {
+		have[e.Key] = e
+		if _, ok := reported[e.Key]; !ok {
+			if r.Full {
+				p.Deletes = append(p.Deletes, e.UpdatePK)
+			} else {
+				p.Counts.Add(e.Status)
+			}
+		}
+	}
+	for k, u := range reported {
+		p.Counts.Add(u.Status)
+		e, ok := have[k]
+		if ok && e.Status == u.Status && e.Reason == u.Reason && e.InstalledAt == Micros(u.InstalledAt) && e.LastError == u.LastError {
+			continue
+		}
+		w := Write{Update: u}
+		if ok {
+			w.UpdatePK = e.UpdatePK
+		}
+		p.Writes = append(p.Writes, w)
+	}
+	sort.Slice(p.Writes, func(i, j int) bool {
+		a, b := p.Writes[i].Update.Key, p.Writes[j].Update.Key
+		if a.UpdateID != b.UpdateID {
+			return a.UpdateID < b.UpdateID
+		}
+		return a.RevisionNumber < b.RevisionNumber
+	})
+	sort.Slice(p.Deletes, func(i, j int) bool { return p.Deletes[i] < p.Deletes[j] })
+	return p, nil
+}
+
+// ReportedUpdateInfo turns what a host knows of an update the catalog lacks into an
+// update row of SourceReport.
+func ReportedUpdateInfo(u store.ReportedUpdate) wu.Update {
+	return wu.Update{
+		UpdateID:       u.Key.UpdateID,
+		RevisionNumber: u.Key.RevisionNumber,
+		Title:          u.Title,
+		KBs:            CleanStrings(u.KBs),
+		Severity:       u.Severity,
+		Classification: u.Classification,
+		Products:       CleanStrings(u.Products),
+	}
+}
