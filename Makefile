@@ -18,10 +18,16 @@ bench:
 	./bench/catalog.sh
 
 fuzz:
-	$(GO) test ./internal/lzx -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/cab -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/catalog -run '^$$' -fuzz FuzzFragment -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/catalog -run '^$$' -fuzz FuzzPackageXML -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/lzx -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/cab -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/cab/authenticode -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/catalog -run '^$$' -fuzz '^FuzzFragment$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/catalog -run '^$$' -fuzz '^FuzzPackageXML$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParseAgent$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/rules -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/pkg -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 cross:
 	for a in amd64 386 arm64; do GOOS=windows GOARCH=$$a CGO_ENABLED=0 $(GO) build -o bin/windows-$$a/ ./cmd/... || exit 1; done

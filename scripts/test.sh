@@ -12,6 +12,7 @@ command -v 7z >/dev/null || need+=(p7zip-full)
 command -v osslsigncode >/dev/null || need+=(osslsigncode)
 command -v openssl >/dev/null || need+=(openssl)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "test.sh: installing ${need[*]}"
@@ -33,6 +34,9 @@ for arch in amd64 386 arm64; do
 	GOOS=windows GOARCH=$arch CGO_ENABLED=0 go vet ./...
 	GOOS=windows GOARCH=$arch CGO_ENABLED=0 go build -o /dev/null ./...
 done
+
+# The PostgreSQL and browser runs must not silently turn into skips.
+export WAPTWUA_REQUIRE_POSTGRES=1 WAPTWUA_REQUIRE_CHROMIUM=1
 
 echo "== go test"
 go test -count=1 -timeout 40m ./...
