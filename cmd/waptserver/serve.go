@@ -188,7 +188,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	rp, err := repo.Open(cfg.WaptwuaFolder, repo.WithLogger(log))
+	// Keep partial downloads for a day so a restarted server resumes them (they are never served).
+	rp, err := repo.Open(cfg.WaptwuaFolder, repo.WithLogger(log), repo.WithKeepParts(24*time.Hour))
 	if err != nil {
 		return fmt.Errorf("repository folder (waptwua_folder): %w", err)
 	}
@@ -225,7 +226,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	defer stopJobs()
 	var jobsDone sync.WaitGroup
 	if !o.noJobs {
-		runner, err := newJobs(cfg, st, rp, log)
+		runner, err := newJobs(cfg, st, rp, log, metrics)
 		if err != nil {
 			return err
 		}
@@ -378,7 +379,7 @@ func refreshMetrics(ctx context.Context, srv *server.Server, log *slog.Logger) {
 
 // newJobs builds the background jobs on the store, the repository and a Microsoft
 // client.
-func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger) (*jobs.Runner, error) {
+func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger, metrics *server.Metrics) (*jobs.Runner, error) {
 	settings, err := jobs.SettingsFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -401,7 +402,7 @@ func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("Microsoft client: %w", err)
 	}
-	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log))
+	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log), jobs.WithMetrics(metrics))
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}

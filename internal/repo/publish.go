@@ -100,8 +100,9 @@ func (r *Repo) PublishCab(tmpPath string) error {
 }
 
 // checkCab checks that path looks like a whole cabinet (signature "MSCF" and a header
-// size field equal to the file size, which catches a truncated download) and returns its
-// lower-case hex SHA-1.
+// size field no larger than the file, which catches a truncated download) and returns its
+// lower-case hex SHA-1. A signed cabinet (wsusscn2.cab is) is longer than its header
+// says: the Authenticode signature is appended after the cabinet data.
 func checkCab(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -122,8 +123,13 @@ func checkCab(path string) (string, error) {
 	if !bytes.Equal(hdr[:4], []byte("MSCF")) {
 		return "", errors.New("not a cabinet: no MSCF signature (an error page or a proxy's answer?)")
 	}
-	if n := int64(binary.LittleEndian.Uint32(hdr[8:12])); n != fi.Size() {
+	n := int64(binary.LittleEndian.Uint32(hdr[8:12]))
+	if n > fi.Size() {
 		return "", fmt.Errorf("cabinet header says %d bytes, the file has %d (truncated download)", n, fi.Size())
+	}
+	const reservePresent, maxSignature = 0x0004, 4 << 20 // signed cabinets carry a header reserve
+	if n < fi.Size() && (binary.LittleEndian.Uint16(hdr[30:32])&reservePresent == 0 || fi.Size()-n > maxSignature) {
+		return "", fmt.Errorf("cabinet header says %d bytes, the file has %d: trailing data that is not a signature", n, fi.Size())
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err

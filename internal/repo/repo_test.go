@@ -317,3 +317,34 @@ func TestOpenFollowsALinkedFolder(t *testing.T) {
 		t.Errorf("Dir = %q, want %q", r.Dir(), real)
 	}
 }
+
+// A signed cabinet is longer than its header says: the signature follows the cabinet data.
+func TestPublishCabSignedShape(t *testing.T) {
+	r, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cabWithTail := func(reserve bool, tail int) string {
+		b := fakeCab(4096, 1)
+		flags := uint16(0)
+		if reserve {
+			flags = 0x0004
+		}
+		binary.LittleEndian.PutUint16(b[30:], flags)
+		b = append(b, make([]byte, tail)...)
+		p := filepath.Join(t.TempDir(), "new.cab")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := r.PublishCab(cabWithTail(true, 2048)); err != nil {
+		t.Fatalf("signed-shaped cabinet refused: %v", err)
+	}
+	if err := r.PublishCab(cabWithTail(false, 2048)); err == nil {
+		t.Fatal("trailing bytes without a header reserve accepted")
+	}
+	if err := r.PublishCab(cabWithTail(true, 5<<20)); err == nil {
+		t.Fatal("5 MiB of trailing bytes accepted as a signature")
+	}
+}
