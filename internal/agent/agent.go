@@ -191,13 +191,15 @@ func (a *Agent) Status() (*Summary, error) {
 
 // cycle carries one run's state and problems.
 type cycle struct {
-	op    op
-	st    *State
-	errs  []error
-	fail  string // the most serious agent-level failure status, "" when none
-	busy  bool   // WUA was busy: retry later
-	// scanned says this cycle ran a scan.
-	scanned bool
+	op   op
+	st   *State
+	errs []error
+	fail string // the most serious agent-level failure status, "" when none
+	busy bool   // WUA was busy: retry later
+	// scanned says this cycle ran a scan; scanFailed that one failed (not retried
+	// within the cycle).
+	scanned    bool
+	scanFailed bool
 	// restore puts wuauserv back; set once prepared.
 	restore  func(context.Context) error
 	packages []string

@@ -624,3 +624,28 @@ func TestStatusReadsStateOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectedCredential(t *testing.T) {
+	h := newFleet(t)
+	if _, err := h.agent.Scan(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.mu.Lock()
+	delete(h.srv.creds, testCred)
+	h.srv.mu.Unlock()
+	h.srv.publish("5000005") // something to report
+	_, err := h.agent.Scan(ctx, false)
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "register") {
+		t.Fatalf("error = %v, want ErrUnauthorized saying to register", err)
+	}
+	// The server knows the host again: everything is sent again, in full.
+	h.srv.mu.Lock()
+	h.srv.creds[testCred] = testUUID
+	h.srv.mu.Unlock()
+	if _, err := h.agent.Scan(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if rep := h.srv.lastReport(t); !rep.Full || h.srv.reportCount() != 2 {
+		t.Errorf("after the credential came back: full=%v, %d reports", rep.Full, h.srv.reportCount())
+	}
+}

@@ -283,22 +283,22 @@ type fakeServer struct {
 	t   *testing.T
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	files    map[string][]byte // repository folder
-	modTime  time.Time
-	cab      []byte
-	cabSHA1  string // served as wsusscn2.cab.sha1; "" = the cab's real SHA-1
-	rules    string // effective rules JSON
-	packages []string
-	reports  []api.Report
-	requests []string // "METHOD path [Range]"
-	commands []api.Command
-	results  map[string]api.CommandResult
-	notify   chan struct{}
-	creds    map[string]string // credential → uuid
-	down     bool              // repository answers 503
-	reportStatus int           // non-zero: reports answer this status
-	resultCh chan string
+	mu           sync.Mutex
+	files        map[string][]byte // repository folder
+	modTime      time.Time
+	cab          []byte
+	cabSHA1      string // served as wsusscn2.cab.sha1; "" = the cab's real SHA-1
+	rules        string // effective rules JSON
+	packages     []string
+	reports      []api.Report
+	requests     []string // "METHOD path [Range]"
+	commands     []api.Command
+	results      map[string]api.CommandResult
+	notify       chan struct{}
+	creds        map[string]string // credential → uuid
+	down         bool              // repository answers 503
+	reportStatus int               // non-zero: reports answer this status
+	resultCh     chan string
 }
 
 const testUUID = "host-0001"

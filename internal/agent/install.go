@@ -33,7 +33,7 @@ func (a *Agent) install(ctx context.Context, c *cycle) {
 	}
 	if a.liveScanKey != st.ScanKey {
 		// The WUA backend acts only on updates of its own last scan.
-		if !a.scan(ctx, c, c.rules, st.ScanKey) {
+		if c.scanFailed || !a.scan(ctx, c, c.rules, st.ScanKey) {
 			return
 		}
 		a.decide(ctx, c, c.rules)

@@ -64,7 +64,7 @@ func (a *Agent) refresh(ctx context.Context, c *cycle, force bool) {
 		return
 	}
 	if a.liveScanKey != st.ScanKey {
-		if !a.scan(ctx, c, merged, key) {
+		if c.scanFailed || !a.scan(ctx, c, merged, key) {
 			return
 		}
 		a.decide(ctx, c, merged)
@@ -87,6 +87,7 @@ func (a *Agent) decide(ctx context.Context, c *cycle, merged rules.Rules) {
 func (a *Agent) scan(ctx context.Context, c *cycle, merged rules.Rules, key string) bool {
 	st := c.st
 	if err := a.prepare(ctx, c); err != nil {
+		c.scanFailed = true
 		c.failWith(StatusErrorScanning, err)
 		return false
 	}
@@ -97,6 +98,13 @@ func (a *Agent) scan(ctx context.Context, c *cycle, merged rules.Rules, key stri
 		IncludeSuperseded: merged.IncludePotentiallySupersededUpdates != nil && *merged.IncludePotentiallySupersededUpdates,
 		Locale:            uint32(a.cfg.WUA.UserLocale),
 	}
+	// Readers of the state (wapt-get waptwua-status) see the scan running.
+	prev := st.Status
+	st.Status = StatusScanning
+	if err := saveState(a.dataDir, st); err != nil {
+		a.log.Warn("record the scan start", slog.Any("err", err))
+	}
+	st.Status = prev
 	start := a.clock.Now()
 	updates, err := a.wua.Scan(ctx, opts)
 	if err != nil {
@@ -106,6 +114,7 @@ func (a *Agent) scan(ctx context.Context, c *cycle, merged rules.Rules, key stri
 			err = fmt.Errorf("scan with %s: %w", opts.CabPath, err)
 		}
 		a.log.Warn("scan failed", slog.Any("err", err))
+		c.scanFailed = true
 		c.failWith(StatusErrorScanning, err)
 		return false
 	}
@@ -194,7 +203,6 @@ func (a *Agent) settleAvailability(ctx context.Context, c *cycle, states []Updat
 	for _, s := range c.st.Updates {
 		prev[s.key()] = s
 	}
-	scanned := scanIndex(c.st.Scan)
 	onServer := map[string]bool{} // per cycle: one HEAD per file
 	unreachable := false
 	for i := range states {
@@ -202,8 +210,8 @@ func (a *Agent) settleAvailability(ctx context.Context, c *cycle, states []Updat
 		if !needsInstall(s.Status) {
 			continue
 		}
-		u := scanned[s.key()]
-		s.Local = a.allLocal(s.Files) || len(s.Files) == 0 || (u != nil && u.Downloaded && len(s.Files) == 0)
+		// An update without files to fetch (WUA already has them) is as good as local.
+		s.Local = len(s.Files) == 0 || a.allLocal(s.Files)
 		if s.Local || a.cfg.WUA.DirectDownload || s.Status == wu.StatusError {
 			continue
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
-	"github.com/openwua/waptwua/internal/wu"
 )
 
 // Defaults of ServeOptions.
@@ -123,8 +122,8 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 		slog.Duration("install_scheduling", sched.Install), slog.Duration("postboot_delay", sched.PostbootDelay),
 		slog.Bool("managed", a.managed()))
 
-	// retry holds the earlier-than-scheduled retry of a job that failed.
-	retry := map[api.CommandKind]time.Time{}
+	// retry holds the earlier-than-scheduled retries of jobs that failed, by kind.
+	retry := retries{}
 	for {
 		st, err := LoadState(a.dataDir)
 		if err != nil {
@@ -133,14 +132,8 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 		now := a.clock.Now()
 		dueDownload := sched.Next(sched.Download, st.LastDownloadRun, now)
 		dueInstall := sched.Next(sched.Install, st.LastInstallRun, now)
-		if t, ok := retry[api.CommandDownload]; ok && (dueDownload.IsZero() || t.Before(dueDownload)) {
-			dueDownload = t
-		}
-		if t, ok := retry[api.CommandInstall]; ok && (dueInstall.IsZero() || t.Before(dueInstall)) {
-			dueInstall = t
-		}
 		var timer <-chan time.Time
-		if next := earliest(dueDownload, dueInstall); !next.IsZero() {
+		if next := earliest(dueDownload, dueInstall, retry.next()); !next.IsZero() {
 			timer = a.clock.After(next.Sub(now))
 		}
 		select {
@@ -151,16 +144,36 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 			a.runCommand(ctx, cmd, retry, o)
 		case <-timer:
 			now = a.clock.Now()
-			if !dueDownload.IsZero() && !now.Before(dueDownload) {
-				delete(retry, api.CommandDownload)
+			for _, kind := range []api.CommandKind{api.CommandScan, api.CommandDownload, api.CommandInstall} {
+				if r, ok := retry[kind]; ok && !now.Before(r.at) && ctx.Err() == nil {
+					delete(retry, kind)
+					r.run()
+				}
+			}
+			if !dueDownload.IsZero() && !now.Before(dueDownload) && ctx.Err() == nil {
 				a.scheduledDownload(ctx, retry, o)
 			}
 			if !dueInstall.IsZero() && !now.Before(dueInstall) && ctx.Err() == nil {
-				delete(retry, api.CommandInstall)
 				a.scheduledInstall(ctx, retry, o)
 			}
 		}
 	}
+}
+
+// retries are the planned early runs of jobs that failed.
+type retries map[api.CommandKind]retryJob
+
+type retryJob struct {
+	at  time.Time
+	run func()
+}
+
+func (r retries) next() time.Time {
+	var out time.Time
+	for _, j := range r {
+		out = earliest(out, j.at)
+	}
+	return out
 }
 
 func earliest(ts ...time.Time) time.Time {
@@ -175,7 +188,7 @@ func earliest(ts ...time.Time) time.Time {
 
 // scheduledDownload is the download_scheduling job: scan (when something changed) and,
 // when WAPTWUA manages updates, download.
-func (a *Agent) scheduledDownload(ctx context.Context, retry map[api.CommandKind]time.Time, o ServeOptions) {
+func (a *Agent) scheduledDownload(ctx context.Context, retry retries, o ServeOptions) {
 	var sum *Summary
 	var err error
 	if a.managed() {
@@ -184,12 +197,13 @@ func (a *Agent) scheduledDownload(ctx context.Context, retry map[api.CommandKind
 		sum, err = a.Scan(ctx, false)
 	}
 	a.markRun(func(st *State) { st.LastDownloadRun = a.clock.Now() })
-	a.afterJob(api.CommandDownload, sum, err, retry, o, a.cfg.WUA.DownloadScheduling)
+	a.afterJob(api.CommandDownload, sum, err, retry, o, a.cfg.WUA.DownloadScheduling,
+		func() { a.scheduledDownload(ctx, retry, o) })
 }
 
 // scheduledInstall is the install_scheduling job: nothing unless WAPTWUA manages
 // updates and some update waits for install.
-func (a *Agent) scheduledInstall(ctx context.Context, retry map[api.CommandKind]time.Time, o ServeOptions) {
+func (a *Agent) scheduledInstall(ctx context.Context, retry retries, o ServeOptions) {
 	a.markRun(func(st *State) { st.LastInstallRun = a.clock.Now() })
 	if !a.managed() {
 		return
@@ -199,7 +213,8 @@ func (a *Agent) scheduledInstall(ctx context.Context, retry map[api.CommandKind]
 		return
 	}
 	sum, err := a.Install(ctx)
-	a.afterJob(api.CommandInstall, sum, err, retry, o, a.cfg.WUA.InstallScheduling)
+	a.afterJob(api.CommandInstall, sum, err, retry, o, a.cfg.WUA.InstallScheduling,
+		func() { a.scheduledInstall(ctx, retry, o) })
 }
 
 // hasPending reports whether the last cycle left updates to install.
@@ -232,7 +247,7 @@ func (a *Agent) markRun(f func(*State)) {
 
 // afterJob logs the outcome and plans an early retry when WUA was busy or the job
 // failed.
-func (a *Agent) afterJob(kind api.CommandKind, sum *Summary, err error, retry map[api.CommandKind]time.Time, o ServeOptions, period time.Duration) {
+func (a *Agent) afterJob(kind api.CommandKind, sum *Summary, err error, retry retries, o ServeOptions, period time.Duration, again func()) {
 	if o.OnCycle != nil {
 		defer o.OnCycle(kind, sum, err) // once the retry is planned
 	}
@@ -251,26 +266,16 @@ func (a *Agent) afterJob(kind api.CommandKind, sum *Summary, err error, retry ma
 	if period > 0 && wait > period {
 		return // the next scheduled run comes first
 	}
-	retry[kind] = a.clock.Now().Add(wait)
+	retry[kind] = retryJob{at: a.clock.Now().Add(wait), run: again}
 	a.log.Warn("job failed", slog.String("job", string(kind)), slog.String("summary", line),
-		slog.Any("err", err), slog.Time("retry_at", retry[kind]))
+		slog.Any("err", err), slog.Time("retry_at", retry[kind].at))
 }
 
-// runCommand runs one command pushed by the server and posts its result.
-func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry map[api.CommandKind]time.Time, o ServeOptions) {
+// runCommand runs one command pushed by the server and posts its result. When WUA was
+// busy, the command's work is retried after BusyRetry.
+func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry retries, o ServeOptions) {
 	a.log.Info("command received", slog.String("id", cmd.ID), slog.String("kind", string(cmd.Kind)))
-	var sum *Summary
-	var err error
-	switch cmd.Kind {
-	case api.CommandScan:
-		sum, err = a.Scan(ctx, true)
-	case api.CommandDownload:
-		sum, err = a.Download(ctx, false)
-	case api.CommandInstall:
-		sum, err = a.Install(ctx)
-	default:
-		err = fmt.Errorf("unknown command %q (this agent knows scan, download and install: upgrade it)", cmd.Kind)
-	}
+	sum, err := a.runOp(ctx, cmd.Kind)
 	if o.OnCycle != nil {
 		defer o.OnCycle(cmd.Kind, sum, err)
 	}
@@ -279,8 +284,8 @@ func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry map[api.C
 	case err != nil && sum != nil:
 		res.Message = sum.Line() + ": " + err.Error()
 		if sum.Busy {
-			retry[cmd.Kind] = a.clock.Now().Add(o.BusyRetry)
-			res.Message += fmt.Sprintf(" (retried at %s)", retry[cmd.Kind].Format(time.RFC3339))
+			a.retryWhenBusy(ctx, cmd.Kind, retry, o)
+			res.Message += fmt.Sprintf(" (retried at %s)", retry[cmd.Kind].at.Format(time.RFC3339))
 		}
 	case err != nil:
 		res.Message = err.Error()
@@ -295,6 +300,34 @@ func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry map[api.C
 	if perr := a.client.CommandResult(rctx, cmd.ID, res); perr != nil {
 		a.log.Warn("command result not posted", slog.String("id", cmd.ID), slog.Any("err", perr))
 	}
+}
+
+// runOp runs the work of a command kind.
+func (a *Agent) runOp(ctx context.Context, kind api.CommandKind) (*Summary, error) {
+	switch kind {
+	case api.CommandScan:
+		return a.Scan(ctx, true)
+	case api.CommandDownload:
+		return a.Download(ctx, false)
+	case api.CommandInstall:
+		return a.Install(ctx)
+	}
+	return nil, fmt.Errorf("unknown command %q (this agent knows scan, download and install: upgrade it)", kind)
+}
+
+// retryWhenBusy plans the work of a command again after BusyRetry, and again while WUA
+// stays busy.
+func (a *Agent) retryWhenBusy(ctx context.Context, kind api.CommandKind, retry retries, o ServeOptions) {
+	retry[kind] = retryJob{at: a.clock.Now().Add(o.BusyRetry), run: func() {
+		sum, err := a.runOp(ctx, kind)
+		if o.OnCycle != nil {
+			defer o.OnCycle(kind, sum, err)
+		}
+		if err != nil && sum != nil && sum.Busy {
+			a.retryWhenBusy(ctx, kind, retry, o)
+		}
+	}}
+	a.log.Warn("Windows Update Agent busy: retried later", slog.String("job", string(kind)), slog.Time("retry_at", retry[kind].at))
 }
 
 // pollCommands long-polls the server and hands commands to Serve, backing off after
@@ -344,19 +377,4 @@ func (a *Agent) Shutdown(ctx context.Context) (*Summary, error) {
 	}
 	a.log.Info("shutdown: installing pending updates (install_at_shutdown)")
 	return a.Install(ctx)
-}
-
-// PendingCount returns how many updates wait for install, from the stored state.
-func (a *Agent) PendingCount() int {
-	st, err := LoadState(a.dataDir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, u := range st.Updates {
-		if u.Status == wu.StatusPending || u.Status == wu.StatusError {
-			n++
-		}
-	}
-	return n
 }

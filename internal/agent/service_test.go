@@ -235,3 +235,31 @@ func TestShutdownInstallsPending(t *testing.T) {
 		})
 	}
 }
+
+func TestServeRetriesBusyCommand(t *testing.T) {
+	h := newFleet(t)
+	h.wua.busy = 1
+	events, stop := serve(t, h.agent, ServeOptions{CommandWait: 20 * time.Second, BusyRetry: 15 * time.Minute})
+	defer stop()
+	id := h.srv.queue(api.CommandScan)
+	select {
+	case <-h.srv.resultCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no command result")
+	}
+	h.srv.mu.Lock()
+	res := h.srv.results[id]
+	h.srv.mu.Unlock()
+	if res.OK || !strings.Contains(res.Message, "busy") || !strings.Contains(res.Message, "retried at 2024-02-01T09:15:00Z") {
+		t.Errorf("result = %+v", res)
+	}
+	if e := nextEvent(t, events); !e.sum.Busy {
+		t.Fatalf("first run not busy: %v", e.err)
+	}
+	h.clock.Advance(14 * time.Minute)
+	noEvent(t, events, "before the busy retry")
+	h.clock.Advance(time.Minute)
+	if e := nextEvent(t, events); e.kind != api.CommandScan || e.err != nil || !e.sum.Scanned {
+		t.Fatalf("retry: %s %v", e.kind, e.err)
+	}
+}

@@ -36,7 +36,6 @@ import (
 	"github.com/openwua/waptwua/internal/store/sqlite"
 	"github.com/openwua/waptwua/internal/upstream"
 	"github.com/openwua/waptwua/internal/wu"
-	"github.com/openwua/waptwua/internal/wua"
 	"github.com/openwua/waptwua/internal/wua/sim"
 )
 
@@ -223,7 +222,9 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
-func (c *clock) After(d time.Duration) <-chan time.Time { return time.After(min(d, 50*time.Millisecond)) }
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	return time.After(min(d, 50*time.Millisecond))
+}
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
@@ -297,9 +298,9 @@ func statuses(s *agent.Summary) map[string]agent.UpdateState {
 
 type fleetPlan struct {
 	productA, productB, productC string
-	forbidden                    string // KB forbidden by the server rules, a product A update
-	failing                      string // KB whose first install fails on host C
-	superseded                   string // KB superseded on host C
+	forbidden                    string    // KB forbidden by the server rules, a product A update
+	failing                      string    // KB whose first install fails on host C
+	superseded                   string    // KB superseded on host C
 	earliestB, latestB           time.Time // creation dates of host B's updates
 	maxCreated                   time.Time
 }
@@ -617,5 +618,4 @@ func TestAgentsEndToEnd(t *testing.T) {
 			t.Errorf("%s installed the forbidden KB%s", h.name, plan.forbidden)
 		}
 	}
-	_ = wua.DefaultFilter
 }
