@@ -108,7 +108,7 @@ func Open(zipBytes []byte, lim Limits) (*Package, error) {
 		switch name {
 		case ControlName, RulesName, CertificateName, ManifestName, SignatureName:
 		default:
-			return nil, fmt.Errorf("%s: %w: a rules package holds only %s and %s (remove the file, or build the package again with waptserver rules build)", name, ErrExtraFile, ControlName, RulesName)
+			return nil, fmt.Errorf("%s: %w: unexpected file; a rules package holds only %s and %s (remove the file, or build the package again with waptserver rules build)", name, ErrMalformed, ControlName, RulesName)
 		}
 	}
 	raw, ok := a.files[ControlName]

@@ -116,8 +116,8 @@ func TestOpenRefuses(t *testing.T) {
 		want    error
 		wantMsg string
 	}{
-		{"extra file", func(e []zipEntry) []zipEntry { return append(e, zipEntry{"setup.py", []byte("x")}) }, ErrExtraFile,
-			"setup.py: file not covered by the signed manifest: a rules package holds only WAPT/control and WAPT/persistent/waptwua_rules.json"},
+		{"extra file", func(e []zipEntry) []zipEntry { return append(e, zipEntry{"setup.py", []byte("x")}) }, ErrMalformed,
+			"setup.py: malformed rules package: unexpected file; a rules package holds only WAPT/control and WAPT/persistent/waptwua_rules.json"},
 		{"no control", func(e []zipEntry) []zipEntry { return removeEntry(e, ControlName) }, ErrMalformed, "WAPT/control: malformed rules package: missing"},
 		{"no rules", func(e []zipEntry) []zipEntry { return removeEntry(e, RulesName) }, ErrMalformed, "waptwua_rules.json: malformed rules package: missing"},
 		{"rules that do not parse", func(e []zipEntry) []zipEntry {

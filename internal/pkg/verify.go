@@ -38,7 +38,10 @@ type Verified struct {
 	// Chain runs from Signer to the trusted certificate that anchors it (Signer alone
 	// when it is trusted directly).
 	Chain []*x509.Certificate
-	// Files are the files the signed manifest covers, in manifest order.
+	// Files are the files the signed manifest covers, in manifest order: WAPT/control,
+	// the rules file and WAPT/certificate.crt, plus any other file the signer included
+	// (a package made by the original may carry WAPT/icon.png); such files are accepted
+	// because they are signed, and never used.
 	Files []string
 }
 
@@ -203,11 +206,11 @@ func parseManifest(data []byte) ([]manifestEntry, error) {
 		if name == ManifestName || name == SignatureName {
 			return nil, bad("it lists %s, which cannot be in it", name)
 		}
-		if k := strings.ToLower(name); seen[k] {
+		k := strings.ToLower(name)
+		if seen[k] {
 			return nil, bad("%s is listed twice", name)
-		} else {
-			seen[k] = true
 		}
+		seen[k] = true
 		if digest != "" {
 			if b, err := hex.DecodeString(digest); err != nil || len(b) != sha256.Size {
 				return nil, bad("%s: %s is not a hex SHA-256", name, quoteForError(digest))
