@@ -189,6 +189,11 @@ func TestGoldenVariants(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.desc, func(t *testing.T) {
 			c := readBytes(t, fx.build(t, v.indexLast), v.opts)
+			if v.opts.TempDir != "" {
+				if left, _ := os.ReadDir(v.opts.TempDir); len(left) > 0 {
+					t.Errorf("%d temporary files left in %s", len(left), v.opts.TempDir)
+				}
+			}
 			if got := jsonLines(t, c.Updates); !bytes.Equal(got, wantJSON) {
 				t.Fatalf("records differ from the plain read:\n%s\nwant\n%s", got, wantJSON)
 			}
@@ -196,9 +201,6 @@ func TestGoldenVariants(t *testing.T) {
 				t.Fatalf("%d warnings, want %d", got, want)
 			}
 		})
-	}
-	if leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), "wsusscn2-*.cab")); len(leftovers) > 0 {
-		t.Logf("temporary files left in %s: %v (maybe from another process)", os.TempDir(), leftovers)
 	}
 }
 

@@ -26,7 +26,7 @@ type Options struct {
 	// TempDir receives inner cabinets that do not fit MemoryBudget; "" = os.TempDir().
 	TempDir string
 	// MemoryBudget bounds the bytes of inner cabinets held in memory at once while
-	// they wait to be decoded; the others are spooled to temporary files. 0 = 32 MiB.
+	// they wait to be decoded; the others are spooled to temporary files. 0 = 64 MiB.
 	MemoryBudget int64
 	// MaxUpdates bounds the <Update> rows of package.xml; 0 = 1,000,000.
 	MaxUpdates int
@@ -62,7 +62,7 @@ func (o Options) withDefaults() Options {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.MemoryBudget <= 0 {
-		o.MemoryBudget = 32 << 20
+		o.MemoryBudget = 64 << 20
 	}
 	if o.MaxUpdates <= 0 {
 		o.MaxUpdates = 1_000_000
@@ -271,11 +271,11 @@ func (sp *spooled) release() {
 		os.Remove(name)
 		sp.file = nil
 	}
+	sp.data = nil
 	if sp.mem > 0 {
 		sp.rd.mem.release(sp.mem)
 		sp.mem = 0
 	}
-	sp.data = nil
 }
 
 // bytesReaderAt is an io.ReaderAt over a byte slice.
@@ -312,7 +312,7 @@ func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
 			return nil
 		}
 		if f.Size > rd.opts.MaxIndexXML {
-			return fmt.Errorf("%s: index.xml is %d bytes, more than the %d-byte limit (Options.MaxIndexXML): %w", outerName, f.Size, rd.opts.MaxIndexXML, errCorrupt)
+			return fmt.Errorf("%s: index.xml is %d bytes, more than the %d-byte limit (Options.MaxIndexXML): %w", outerName, f.Size, rd.opts.MaxIndexXML, ErrCorrupt)
 		}
 		doc := make([]byte, f.Size)
 		if _, err := io.ReadFull(r, doc); err != nil {
@@ -359,7 +359,7 @@ func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
 // allows, else into a temporary file.
 func (rd *reader) spool(f *cab.File, r io.Reader) (*spooled, error) {
 	if f.Size > rd.opts.MaxInnerCab {
-		return nil, fmt.Errorf("%s: member %s is %d bytes, more than the %d-byte limit on inner cabinets (Options.MaxInnerCab): %w", outerName, f.Name, f.Size, rd.opts.MaxInnerCab, errCorrupt)
+		return nil, fmt.Errorf("%s: member %s is %d bytes, more than the %d-byte limit on inner cabinets (Options.MaxInnerCab): %w", outerName, f.Name, f.Size, rd.opts.MaxInnerCab, ErrCorrupt)
 	}
 	sp := &spooled{member: f.Name, key: memberKey(f.Name), size: f.Size, rd: rd, cabIdx: -1}
 	inMemory, err := rd.reserveMemory(f.Size)
@@ -485,10 +485,10 @@ func (rd *reader) dispatch(sp *spooled) {
 // finishWalk checks that the outer cabinet held what a catalog must hold.
 func (rd *reader) finishWalk() error {
 	if rd.index == nil {
-		return fmt.Errorf("%s: no index.xml member: %w (not a Windows Update offline catalog, or a truncated one)", outerName, errCorrupt)
+		return fmt.Errorf("%s: no index.xml member: %w (not a Windows Update offline catalog, or a truncated one)", outerName, ErrCorrupt)
 	}
 	if !rd.pkgSeen {
-		return fmt.Errorf("%s: index.xml names %s as the package cabinet but the cabinet has no such member: %w", outerName, rd.index.packageMember, errCorrupt)
+		return fmt.Errorf("%s: index.xml names %s as the package cabinet but the cabinet has no such member: %w", outerName, rd.index.packageMember, ErrCorrupt)
 	}
 	for _, d := range rd.index.details {
 		if !rd.present[d.key] {
@@ -498,11 +498,9 @@ func (rd *reader) finishWalk() error {
 	return nil
 }
 
-// errCorrupt marks catalogs that cannot be read at all.
-var errCorrupt = errors.New("corrupt or unsupported catalog")
-
-// ErrCorrupt is matched (errors.Is) by fatal errors about the catalog's structure.
-var ErrCorrupt = errCorrupt
+// ErrCorrupt is matched (errors.Is) by fatal errors about the catalog's structure:
+// a catalog that cannot be read at all.
+var ErrCorrupt = errors.New("corrupt or unsupported catalog")
 
 // readPackage parses package.xml out of the package cabinet, then prepares what the
 // detail workers need.
@@ -525,10 +523,10 @@ func (rd *reader) readPackage(sp *spooled) error {
 		}
 	}
 	if pf == nil {
-		return fmt.Errorf("%s: no package.xml member: %w", name, errCorrupt)
+		return fmt.Errorf("%s: no package.xml member: %w", name, ErrCorrupt)
 	}
 	if pf.Size > rd.opts.MaxPackageXML {
-		return fmt.Errorf("%s: package.xml is %d bytes, more than the %d-byte limit (Options.MaxPackageXML): %w", name, pf.Size, rd.opts.MaxPackageXML, errCorrupt)
+		return fmt.Errorf("%s: package.xml is %d bytes, more than the %d-byte limit (Options.MaxPackageXML): %w", name, pf.Size, rd.opts.MaxPackageXML, ErrCorrupt)
 	}
 	r, err := c.OpenFile(pf)
 	if err != nil {
@@ -536,7 +534,10 @@ func (rd *reader) readPackage(sp *spooled) error {
 	}
 	m := newModel(rd.opts.MaxUpdates, newWarnings())
 	m.grow(pf.Size)
-	if err := m.parsePackage(&ctxReader{ctx: rd.ctx, r: r}, rd.opts.XML); err != nil {
+	pipe := newReadAhead(rd.ctx, r, 256<<10, 4)
+	err = m.parsePackage(pipe, rd.opts.XML)
+	pipe.Close()
+	if err != nil {
 		return fmt.Errorf("%s: package.xml: %w", name, err)
 	}
 	rd.model = m
@@ -548,17 +549,4 @@ func (rd *reader) readPackage(sp *spooled) error {
 // innerLimits bounds what one inner cabinet may decode.
 func (rd *reader) innerLimits() cab.Option {
 	return cab.WithLimits(cab.Limits{MaxMemberSize: max(rd.opts.MaxPackageXML, rd.opts.MaxFragment), MaxTotalSize: rd.opts.MaxInnerDecoded})
-}
-
-// ctxReader stops a long read when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }

@@ -31,6 +31,11 @@ type cabSink interface {
 	Close() error
 }
 
+// newLZXSink writes real cabinets: LZX folders, spooled to temporary files by cab.Writer.
+func newLZXSink(w io.Writer, headerReserve int, tmp string) cabSink {
+	return cab.NewWriter(w, cab.WriterOptions{HeaderReserve: headerReserve, TempDir: tmp})
+}
+
 // sinkFactory makes a cabinet writer: headerReserve bytes of header reserve,
 // temporary files in tmp.
 type sinkFactory func(w io.Writer, headerReserve int, tmp string) cabSink
