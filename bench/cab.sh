@@ -12,7 +12,8 @@ mkdir -p "$out"
 for tool in cabextract 7z; do
 	command -v $tool >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq cabextract p7zip-full >/dev/null; }
 done
-go build -o "$out/waptserver" ./cmd/waptserver
+# WAPTSERVER=path uses a prebuilt binary instead of building this checkout.
+if [ -n "${WAPTSERVER:-}" ]; then cp "$WAPTSERVER" "$out/waptserver"; else go build -o "$out/waptserver" ./cmd/waptserver; fi
 cabfile="$out/lzx-$size.cab"
 if [ ! -f "$cabfile" ]; then
 	echo "generating $cabfile ($size bytes of realistic content, LZX window 2^21)..."
