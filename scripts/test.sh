@@ -37,6 +37,8 @@ done
 
 # The PostgreSQL and browser runs must not silently turn into skips.
 export WAPTWUA_REQUIRE_POSTGRES=1 WAPTWUA_REQUIRE_CHROMIUM=1
+# The >100 MB cabinet round trip through cabextract and 7-Zip is part of the suite.
+export WAPTWUA_LONG=1
 
 echo "== go test"
 go test -count=1 -timeout 40m ./...
