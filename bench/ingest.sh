@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: how fast does waptserver ingest agent reports, on SQLite and on
+# PostgreSQL, against the floor of a PostgreSQL COPY of the same rows?
+#
+# It builds waptserver and wuafleet, then for each backend starts
+# "waptserver serve --no-jobs" on a free port (listen 127.0.0.1:0) with a fresh data
+# folder (SQLite) or a fresh database (PostgreSQL, db_url) and an enrollment secret, and
+# runs "wuafleet ingest --hosts $HOSTS --updates $UPDATES": HOSTS hosts register, then
+# each posts one full report of UPDATES statuses over keep-alive HTTP. The reference is a
+# PostgreSQL "\copy" of the very rows wuafleet sent (its --csv) into an equivalent table
+# (same primary key and secondary index as the server's host_updates), timed here.
+# It prints per backend: reports/s, statuses/s, p99 latency, ingest seconds and the ratio
+# ingest time / COPY time (medians over RUNS runs; registration is not counted).
+#
+# PostgreSQL is a private cluster in a temporary folder, on a Unix socket only, with the
+# server's default durability settings, run as "nobody" when this script runs as root.
+# When initdb is missing, root installs the Debian package postgresql with apt-get;
+# others get SQLite only.
+#
+# Environment: HOSTS (10000), UPDATES (150), CONCURRENCY (32), RUNS (1; 3 for medians),
+# BACKENDS ("sqlite postgres"), CATALOG (a "waptserver catalog dump" file to take update
+# ids from; default synthetic ones), POOL (distinct updates in the fleet; default
+# 2 x UPDATES, or the whole CATALOG), SEED (1), KEEP=1 to keep the work folder.
+# Quick check: HOSTS=1000 bench/ingest.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HOSTS=${HOSTS:-10000}
+UPDATES=${UPDATES:-150}
+CONCURRENCY=${CONCURRENCY:-32}
+RUNS=${RUNS:-1}
+BACKENDS=${BACKENDS:-sqlite postgres}
+CATALOG=${CATALOG:-}
+POOL=${POOL:-0}
+SEED=${SEED:-1}
+KEEP=${KEEP:-0}
+SECRET=bench-enrollment-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-bench.XXXXXX")
+bin=$work/bin
+csv=$work/statuses.csv
+server_pid=""
+pg_dir=""
+pg_bin=""
+as_pg=()
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	log "ingest.sh: $*"
+	exit 1
+}
+
+stop_server() {
+	if [ -n "$server_pid" ]; then
+		kill -TERM "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=""
+	fi
+}
+
+stop_pg() {
+	if [ -n "$pg_dir" ] && [ -f "$pg_dir/data/postmaster.pid" ]; then
+		(cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1) || true
+	fi
+	if [ -n "$pg_dir" ]; then
+		rm -rf "$pg_dir"
+		pg_dir=""
+	fi
+}
+
+cleanup() {
+	stop_server
+	stop_pg
+	if [ "$KEEP" = 1 ]; then
+		log "work folder kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# median: the median of the numbers on stdin.
+median() {
+	sort -g | awk '{v[NR] = $1} END {if (NR == 0) {print "nan"} else if (NR % 2) {print v[(NR + 1) / 2]} else {print (v[NR / 2] + v[NR / 2 + 1]) / 2}}'
+}
+
+# jget FIELD: a number field of the JSON summary line on stdin.
+jget() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p"; }
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+find_pg_bin() {
+	local p
+	if p=$(command -v initdb 2>/dev/null); then
+		p=$(dirname "$(readlink -f "$p")")
+		if [ -x "$p/pg_ctl" ] && [ -x "$p/psql" ]; then
+			echo "$p"
+			return 0
+		fi
+	fi
+	p=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$p" ] && [ -x "$p/initdb" ] && [ -x "$p/pg_ctl" ]; then
+		echo "$p"
+		return 0
+	fi
+	return 1
+}
+
+# start_pg: a private cluster in $pg_dir, listening on a Unix socket there only.
+start_pg() {
+	if ! pg_bin=$(find_pg_bin); then
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+			log "== installing PostgreSQL (apt-get install postgresql)"
+			export DEBIAN_FRONTEND=noninteractive
+			apt-get install -y -q --no-install-recommends postgresql >"$work/apt.log" 2>&1 ||
+				{ apt-get update -q >>"$work/apt.log" 2>&1 && apt-get install -y -q --no-install-recommends postgresql >>"$work/apt.log" 2>&1; } ||
+				{ cat "$work/apt.log" >&2; return 1; }
+			pg_bin=$(find_pg_bin) || return 1
+		else
+			log "ingest.sh: no PostgreSQL (initdb) and not root: install the Debian package postgresql for the PostgreSQL run and the COPY reference"
+			return 1
+		fi
+	fi
+	# A short path: a Unix socket name is limited to about 100 bytes.
+	pg_dir=$(mktemp -d /tmp/ingest-pg.XXXXXX)
+	chmod 755 "$pg_dir"
+	as_pg=()
+	if [ "$(id -u)" = 0 ]; then # postgres refuses to run as root
+		chown nobody:"$(id -gn nobody)" "$pg_dir"
+		if command -v runuser >/dev/null; then
+			as_pg=(runuser -u nobody --)
+		else
+			as_pg=(setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups)
+		fi
+	fi
+	if ! (cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --locale=C) >"$pg_dir/initdb.log" 2>&1; then
+		cat "$pg_dir/initdb.log" >&2
+		return 1
+	fi
+	if ! (cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 120 \
+		-o "-k $pg_dir -c listen_addresses='' -c max_connections=200" start) >"$pg_dir/pg_ctl.log" 2>&1; then
+		cat "$pg_dir/pg_ctl.log" "$pg_dir/postgres.log" >&2
+		return 1
+	fi
+	log "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') running in $pg_dir (socket only)"
+}
+
+# psql_on DB ARGS...: psql as the cluster's superuser.
+psql_on() {
+	local db=$1
+	shift
+	PGOPTIONS="-c client_min_messages=warning" "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg_dir" -p 5432 -U postgres -d "$db" "$@"
+}
+
+pg_url() { echo "postgres://postgres@/$1?host=$pg_dir&port=5432&sslmode=disable"; }
+
+# --- the server -------------------------------------------------------------------------
+
+# start_server DIR [DB_URL]: waptserver serve --no-jobs on a free port; sets server_url.
+start_server() {
+	local dir=$1 db=${2:-}
+	mkdir -p "$dir"
+	{
+		echo "[options]"
+		echo "listen = 127.0.0.1:0"
+		echo "enrollment_secret = $SECRET"
+		if [ -n "$db" ]; then echo "db_url = $db"; fi
+	} >"$dir/waptserver.ini"
+	"$bin/waptserver" serve --no-jobs --config "$dir/waptserver.ini" --data "$dir/data" >"$dir/server.out" 2>"$dir/server.log" &
+	server_pid=$!
+	server_url=""
+	for _ in $(seq 1 600); do
+		server_url=$(sed -n 's/.*"msg":"waptserver listening".*"url":"\([^"]*\)".*/\1/p' "$dir/server.log" | head -n 1)
+		[ -n "$server_url" ] && return 0
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			cat "$dir/server.log" >&2
+			server_pid=""
+			die "waptserver did not start (log above)"
+		fi
+		sleep 0.1
+	done
+	die "waptserver did not listen within 60 s (log: $dir/server.log)"
+}
+
+# ingest NAME DIR: one wuafleet run against the running server; the JSON line in DIR.
+ingest() {
+	local name=$1 dir=$2
+	local args=(ingest --server "$server_url" --secret "$SECRET" --hosts "$HOSTS" --updates "$UPDATES"
+		--concurrency "$CONCURRENCY" --seed "$SEED" --pool "$POOL" --progress 30s)
+	if [ -n "$CATALOG" ]; then args+=(--catalog "$CATALOG"); else args+=(--synthetic); fi
+	if [ ! -s "$csv" ]; then args+=(--csv "$csv"); fi
+	if ! "$bin/wuafleet" "${args[@]}" >"$dir/wuafleet.out" 2>"$dir/wuafleet.log"; then
+		cat "$dir/wuafleet.log" "$dir/wuafleet.out" >&2
+		tail -n 20 "$dir/server.log" >&2
+		die "$name: wuafleet failed (above: its log, then the server's last lines)"
+	fi
+	sed -e "s/^/  [$name] /" "$dir/wuafleet.out" | grep -v '^  \[[^]]*\] {' >&2
+	grep '^{' "$dir/wuafleet.out" | tail -n 1 >"$dir/summary.json"
+}
+
+record() { # record BACKEND FILE: append the run's figures to $work/BACKEND.runs
+	local f=$2
+	printf '%s %s %s %s\n' "$(jget reports_per_s <"$f")" "$(jget statuses_per_s <"$f")" \
+		"$(jget p99_ms <"$f")" "$(jget ingest_s <"$f")" >>"$work/$1.runs"
+}
+
+# --- main -------------------------------------------------------------------------------
+
+log "== ingest benchmark: $HOSTS hosts x $UPDATES updates = $((HOSTS * UPDATES)) statuses, concurrency $CONCURRENCY, $RUNS run(s), backends: $BACKENDS"
+log "   machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
+mkdir -p "$bin"
+log "== building waptserver and wuafleet"
+go build -o "$bin/waptserver" ./cmd/waptserver
+go build -o "$bin/wuafleet" ./cmd/wuafleet
+
+have_pg=0
+if start_pg; then
+	have_pg=1
+else
+	log "ingest.sh: PostgreSQL unavailable: no PostgreSQL run, no COPY reference"
+fi
+
+for run in $(seq 1 "$RUNS"); do
+	for backend in $BACKENDS; do
+		dir=$work/$backend-$run
+		case $backend in
+		sqlite)
+			start_server "$dir"
+			;;
+		postgres)
+			[ "$have_pg" = 1 ] || continue
+			psql_on postgres -c "CREATE DATABASE wapt_run$run"
+			start_server "$dir" "$(pg_url "wapt_run$run")"
+			;;
+		*) die "BACKENDS: unknown backend $backend (sqlite, postgres)" ;;
+		esac
+		log "== $backend run $run/$RUNS: server $server_url ($(uptime | sed 's/.*load average/load average/'))"
+		ingest "$backend-$run" "$dir"
+		stop_server
+		record "$backend" "$dir/summary.json"
+		if [ "$backend" = postgres ]; then
+			psql_on postgres -c "DROP DATABASE wapt_run$run"
+		fi
+	done
+done
+
+copy_s=nan
+if [ "$have_pg" = 1 ] && [ -s "$csv" ]; then
+	rows=$(($(wc -l <"$csv") - 1))
+	for run in $(seq 1 "$RUNS"); do
+		psql_on postgres -c "DROP DATABASE IF EXISTS copyref" -c "CREATE DATABASE copyref"
+		# The server's host_updates holds the same facts keyed by host and update numbers;
+		# here the keys are the UUIDs themselves, with the same constraints and indexes.
+		psql_on copyref -c "CREATE TABLE host_updates_ref (
+			host_uuid uuid NOT NULL,
+			update_id uuid NOT NULL,
+			revision_number integer NOT NULL,
+			status text NOT NULL CHECK (status IN ('OK', 'PENDING', 'MISSING', 'DISCARDED', 'ERROR', 'SUPERSEDED')),
+			reason text NOT NULL DEFAULT '',
+			installed_at timestamptz,
+			last_error text NOT NULL DEFAULT '',
+			changed_at timestamptz NOT NULL,
+			PRIMARY KEY (host_uuid, update_id, revision_number));
+			CREATE INDEX host_updates_ref_update ON host_updates_ref (update_id, revision_number, status);"
+		t0=$(date +%s.%N)
+		psql_on copyref -c "\\copy host_updates_ref FROM '$csv' WITH (FORMAT csv, HEADER true, FORCE_NOT_NULL (reason, last_error))"
+		t1=$(date +%s.%N)
+		n=$(psql_on copyref -At -c "SELECT count(*) FROM host_updates_ref")
+		[ "$n" = "$rows" ] || die "COPY: $n rows in the table, $rows in $csv"
+		awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}' >>"$work/copy.runs"
+		log "== COPY run $run/$RUNS: $rows rows in $(tail -n 1 "$work/copy.runs") s"
+	done
+	psql_on postgres -c "DROP DATABASE copyref"
+	copy_s=$(median <"$work/copy.runs")
+fi
+
+echo
+echo "ingest of $HOSTS reports x $UPDATES statuses ($((HOSTS * UPDATES)) rows), concurrency $CONCURRENCY, median of $RUNS run(s)"
+echo "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/') at the end"
+printf '%-10s %11s %12s %9s %10s %9s %12s\n' backend reports/s statuses/s p99_ms ingest_s copy_s ingest/copy
+for backend in $BACKENDS; do
+	[ -s "$work/$backend.runs" ] || continue
+	rps=$(awk '{print $1}' "$work/$backend.runs" | median)
+	sps=$(awk '{print $2}' "$work/$backend.runs" | median)
+	p99=$(awk '{print $3}' "$work/$backend.runs" | median)
+	tot=$(awk '{print $4}' "$work/$backend.runs" | median)
+	ratio=$(awk -v a="$tot" -v b="$copy_s" 'BEGIN {if (b == "nan" || b <= 0) print "n/a"; else printf "%.1fx", a / b}')
+	printf '%-10s %11.1f %12.0f %9.1f %10.2f %9s %12s\n' "$backend" "$rps" "$sps" "$p99" "$tot" "$copy_s" "$ratio"
+done
