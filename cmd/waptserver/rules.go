@@ -1,18 +1,27 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/rules"
+	"github.com/openwua/waptwua/internal/server"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +35,7 @@ func newRulesCmd() *cobra.Command {
 Agents install only packages signed by a certificate they trust; PREPROD packages reach
 only hosts configured for PREPROD, PROD packages every host.`,
 	}
-	cmd.AddCommand(newRulesBuildCmd(), newRulesSignCmd(), newRulesVerifyCmd())
+	cmd.AddCommand(newRulesBuildCmd(), newRulesSignCmd(), newRulesVerifyCmd(), newRulesPublishCmd())
 	return cmd
 }
 
@@ -365,4 +374,157 @@ func rulesWriteFile(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// passwordEnv holds the console password for rules publish when --password-stdin is
+// not given.
+const passwordEnv = "WAPTSERVER_PASSWORD"
+
+// publishOptions are the flags of rules publish.
+type publishOptions struct {
+	server, user  string
+	passwordStdin bool
+	priority      int
+	groups, hosts []string
+}
+
+func newRulesPublishCmd() *cobra.Command {
+	var o publishOptions
+	cmd := &cobra.Command{
+		Use:   "publish PKG.wapt --server URL --user NAME [--group G]... [--host UUID]...",
+		Short: "Upload a signed rules package to a server and assign it",
+		Long: `Upload PKG.wapt to the server's package repository (POST /api/v1/admin/packages) as the
+console user --user (an administrator). The password comes from the first line of stdin
+with --password-stdin, else from the ` + passwordEnv + ` environment variable.
+
+The server verifies the package against its package_trusted_certs and refuses it with
+the reason when it fails; its signed target_groups become assignments. --group and --host
+add assignments. Uploading the same file again is harmless; another file under the same
+name and version is refused (versions are immutable).`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("rules publish: expected one PKG.wapt, got %d arguments (usage: waptserver rules publish PKG.wapt --server https://srv --user admin)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := publishPassword(cmd.InOrStdin(), o.passwordStdin, os.Getenv)
+			if err != nil {
+				return err
+			}
+			return runRulesPublish(cmd.Context(), cmd.OutOrStdout(), http.DefaultClient, args[0], o, pw)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", "", "server base URL, e.g. https://wapt.example.org (required)")
+	f.StringVar(&o.user, "user", "", "console user, an administrator (required)")
+	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (default: $"+passwordEnv+")")
+	f.IntVar(&o.priority, "priority", 0, "install order on hosts: lower first, then by name (a later package wins for default_allow)")
+	f.StringArrayVar(&o.groups, "group", nil, "assign the package to this host group (repeatable)")
+	f.StringArrayVar(&o.hosts, "host", nil, "assign the package to this host UUID (repeatable)")
+	return cmd
+}
+
+func publishPassword(stdin io.Reader, fromStdin bool, getenv func(string) string) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("rules publish: read the password from stdin: %w", err)
+		}
+		if pw := strings.TrimRight(line, "\r\n"); pw != "" {
+			return pw, nil
+		}
+		return "", errors.New("rules publish: --password-stdin: the first line of stdin is empty")
+	}
+	if pw := getenv(passwordEnv); pw != "" {
+		return pw, nil
+	}
+	return "", fmt.Errorf("rules publish: no password: pipe it in with --password-stdin or set %s", passwordEnv)
+}
+
+func runRulesPublish(ctx context.Context, w io.Writer, hc *http.Client, path string, o publishOptions, password string) error {
+	if o.server == "" || o.user == "" {
+		return errors.New("rules publish: --server and --user are required (e.g. --server https://wapt.example.org --user admin)")
+	}
+	base, err := url.Parse(strings.TrimRight(o.server, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("rules publish: --server %q is not an http(s) URL (e.g. https://wapt.example.org)", o.server)
+	}
+	data, err := rulesReadFile(path, pkg.DefaultMaxSize)
+	if err != nil {
+		return fmt.Errorf("rules publish: %w", err)
+	}
+	call := func(method, p string, body []byte, contentType string, out any) error {
+		req, err := http.NewRequestWithContext(ctx, method, base.String()+server.AdminPrefix+p, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.SetBasicAuth(o.user, password)
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w (check --server and the network)", method, req.URL.Redacted(), err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			var e api.Error
+			msg := strings.TrimSpace(string(b))
+			if json.Unmarshal(b, &e) == nil && e.Error != "" {
+				msg = e.Error
+			}
+			return fmt.Errorf("%s %s: HTTP %d: %s", method, req.URL.Redacted(), resp.StatusCode, msg)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("%s %s: answer is not the expected JSON: %w", method, req.URL.Redacted(), err)
+			}
+		}
+		return nil
+	}
+	var up struct {
+		Name            string `json:"name"`
+		Version         string `json:"version"`
+		Filename        string `json:"filename"`
+		Maturity        string `json:"maturity"`
+		Verified        bool   `json:"verified"`
+		VerifyError     string `json:"verify_error"`
+		Signer          string `json:"signer"`
+		OfferedMaturity string `json:"offered_maturity"`
+		Assignments     []struct {
+			Kind   string `json:"kind"`
+			Target string `json:"target"`
+		} `json:"assignments"`
+	}
+	q := ""
+	if o.priority != 0 {
+		q = "?priority=" + strconv.Itoa(o.priority)
+	}
+	if err := call(http.MethodPost, "/packages"+q, data, "application/octet-stream", &up); err != nil {
+		return fmt.Errorf("rules publish: %s: %w", path, err)
+	}
+	fmt.Fprintf(w, "published %s: %s %s, maturity %s, signed by %s\n", up.Filename, up.Name, up.Version, up.Maturity, up.Signer)
+	if !up.Verified {
+		fmt.Fprintf(w, "warning: %s\n", up.VerifyError)
+	}
+	assign := func(kind, target string) error {
+		body, _ := json.Marshal(map[string]string{"kind": kind, "target": target})
+		if err := call(http.MethodPost, "/packages/"+url.PathEscape(up.Name)+"/assignments", body, "application/json", nil); err != nil {
+			return fmt.Errorf("rules publish: assign %s to %s %s: %w", up.Name, kind, target, err)
+		}
+		fmt.Fprintf(w, "assigned %s to %s %s\n", up.Name, kind, target)
+		return nil
+	}
+	for _, g := range o.groups {
+		if err := assign("group", g); err != nil {
+			return err
+		}
+	}
+	for _, h := range o.hosts {
+		if err := assign("host", h); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -10,12 +11,17 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openwua/waptwua/internal/config"
+	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/server/servertest"
 )
 
 func rulesCLI(args ...string) (int, string, string) {
@@ -240,5 +246,69 @@ func writeZipEdit(t *testing.T, src, dst, name string, edit func([]byte) []byte)
 	zw.Close()
 	if err := os.WriteFile(dst, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRulesPublish(t *testing.T) {
+	f := newRulesFixture(t)
+	out := filepath.Join(f.dir, "acme-rules_3.wapt")
+	if code, _, stderr := rulesCLI("rules", "build", f.rules, "--name", "acme-rules", "--version", "3", "-o", out,
+		"--key", f.key, "--cert", f.cert, "--target-group", "lab"); code != 0 {
+		t.Fatalf("rules build: %s", stderr)
+	}
+	roots, _, err := config.LoadCertPool("package_trusted_certs", f.cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := servertest.NewEnv(t, openSQLite, server.WithPackageRoots(roots, f.cert))
+	env.Register("H1")
+
+	var stdout bytes.Buffer
+	o := publishOptions{server: env.HTTP.URL, user: servertest.AdminUser, priority: 4, groups: []string{"ring0"}, hosts: []string{"H1"}}
+	if err := runRulesPublish(context.Background(), &stdout, http.DefaultClient, out, o, servertest.AdminPassword); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	for _, want := range []string{"published acme-rules_3.wapt: acme-rules 3, maturity PROD, signed by Acme Admin",
+		"assigned acme-rules to group ring0", "assigned acme-rules to host H1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output %q lacks %q", stdout.String(), want)
+		}
+	}
+	r := env.Do("GET", server.AdminPrefix+"/packages/acme-rules/3", servertest.Admin, nil)
+	var p struct {
+		Priority    int `json:"priority"`
+		Assignments []struct {
+			Kind, Target string
+		} `json:"assignments"`
+	}
+	r.JSON(t, &p)
+	if p.Priority != 4 || len(p.Assignments) != 3 { // lab (signed target_groups), ring0, H1
+		t.Errorf("published package = %s", r.Body)
+	}
+
+	// A wrong password, and a package signed by a certificate the server does not trust.
+	err = runRulesPublish(context.Background(), io.Discard, http.DefaultClient, out, o, "wrong")
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("wrong password: %v", err)
+	}
+	other := filepath.Join(f.dir, "other.wapt")
+	if code, _, stderr := rulesCLI("rules", "build", f.rules, "--name", "acme-rules", "--version", "4", "-o", other,
+		"--key", f.key, "--cert", f.otherCert); code != 0 {
+		t.Fatalf("rules build: %s", stderr)
+	}
+	err = runRulesPublish(context.Background(), io.Discard, http.DefaultClient, other, o, servertest.AdminPassword)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 422") || !strings.Contains(err.Error(), "not trusted") {
+		t.Errorf("untrusted package: %v", err)
+	}
+
+	// The password comes from stdin or the environment, never from a flag.
+	if pw, err := publishPassword(strings.NewReader("s3cret\n"), true, nil); err != nil || pw != "s3cret" {
+		t.Errorf("password from stdin: %q %v", pw, err)
+	}
+	if pw, err := publishPassword(nil, false, func(k string) string { return map[string]string{passwordEnv: "envpw"}[k] }); err != nil || pw != "envpw" {
+		t.Errorf("password from the environment: %q %v", pw, err)
+	}
+	if _, err := publishPassword(nil, false, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), passwordEnv) {
+		t.Errorf("no password: %v", err)
 	}
 }

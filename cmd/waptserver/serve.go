@@ -213,6 +213,17 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	defer ln.Close() // Serve closes it too; this covers the early returns
 
 	metrics := server.NewMetrics(time.Now)
+	var pkgOpts []server.Option
+	if cfg.PackageTrustedCerts != "" {
+		roots, certs, err := config.LoadCertPool("package_trusted_certs", cfg.PackageTrustedCerts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Source, err)
+		}
+		pkgOpts = append(pkgOpts, server.WithPackageRoots(roots, cfg.PackageTrustedCerts))
+		log.Info("rules packages: uploads are verified", slog.String("package_trusted_certs", cfg.PackageTrustedCerts), slog.Int("certificates", len(certs)))
+	} else {
+		log.Warn("rules packages: package_trusted_certs is not set: uploaded packages are stored unverified and not served to agents")
+	}
 	opts := []server.Option{
 		server.WithLogger(log),
 		server.WithRepo(rp),
@@ -222,6 +233,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		server.WithRules(&server.FileRules{Path: filepath.Join(cfg.Data, rulesFile)}),
 		server.WithSessionKey(key),
 	}
+	opts = append(opts, pkgOpts...)
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var jobsDone sync.WaitGroup
@@ -402,7 +414,7 @@ func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger, me
 	if err != nil {
 		return nil, fmt.Errorf("Microsoft client: %w", err)
 	}
-	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log), jobs.WithMetrics(metrics))
+	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log), jobs.WithMetrics(metrics), jobs.WithPackages(st))
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
@@ -445,4 +457,10 @@ func (a jobsAdapter) ForceDownload(ctx context.Context, keys []wu.UpdateKey) err
 func (a jobsAdapter) DeleteUnused(ctx context.Context) (int, int64, error) {
 	n, b, err := a.r.DeleteUnused(withActor(ctx))
 	return n, b, jobErr(err)
+}
+
+// CheckPromotions runs the rollout check now (POST /api/v1/admin/promotions/check).
+func (a jobsAdapter) CheckPromotions(ctx context.Context) ([]string, error) {
+	sum, err := a.r.CheckPromotions(withActor(ctx))
+	return sum.Promoted, jobErr(err)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/wua"
@@ -51,6 +53,10 @@ type Agent struct {
 	hostName    string
 	osName      string
 	version     string
+
+	// trust are the certificates rules packages must chain to ([waptwua] trusted_certs);
+	// nil: no package is trusted and the server's unsigned rules apply.
+	trust *x509.CertPool
 
 	mu sync.Mutex // one cycle at a time
 	// liveScanKey is the scan key of the last scan made through wua by this process:
@@ -132,6 +138,9 @@ func New(cfg *config.Agent, w WUA, client *Client, dataDir string, opts ...Optio
 	if a.hostName == "" {
 		a.hostName, _ = os.Hostname()
 	}
+	if a.trust, err = loadTrust(cfg.WUA.TrustedCerts, cfg.Source); err != nil {
+		return nil, err
+	}
 	if a.direct == nil && (cfg.WUA.DirectDownload || cfg.WUA.AllowDirectDownload) {
 		d, err := newUpstreamDownloader(cfg.Global.HTTPProxy, a.log, a.progress)
 		if err != nil {
@@ -202,7 +211,7 @@ type cycle struct {
 	scanFailed bool
 	// restore puts wuauserv back; set once prepared.
 	restore  func(context.Context) error
-	packages []string
+	packages []api.PackageStatus
 	reported bool
 	noScan   bool // no catalog: nothing could be scanned
 	// rules are the merged rules of this cycle.

@@ -58,13 +58,16 @@ type Client struct {
 	hc        *http.Client
 	server    string // "https://srv", no final slash
 	repo      string // "https://srv/waptwua/", with the final slash
+	pkgRepo   string // "https://srv/wapt/": rules packages
 	cred      *Credential
 	userAgent string
 }
 
 // NewClient returns a client for the server at server (base URL) and the repository at
 // repo (config.Agent.WUARepoURL). cred may be nil before registration: the agent API
-// calls then fail with ErrNotRegistered, the repository still works.
+// calls then fail with ErrNotRegistered, the repository still works. Rules packages
+// come from WAPT's package repository, repo_url itself: repo without its "wua" suffix
+// ("https://srv/waptwua/" gives "https://srv/wapt/"), else server + "/wapt/".
 func NewClient(hc *http.Client, server, repo string, cred *Credential, userAgent string) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
@@ -72,7 +75,15 @@ func NewClient(hc *http.Client, server, repo string, cred *Credential, userAgent
 	if repo != "" && !strings.HasSuffix(repo, "/") {
 		repo += "/"
 	}
-	return &Client{hc: hc, server: strings.TrimRight(server, "/"), repo: repo, cred: cred, userAgent: userAgent}
+	server = strings.TrimRight(server, "/")
+	pkgRepo := ""
+	switch {
+	case strings.HasSuffix(repo, "wua/"):
+		pkgRepo = strings.TrimSuffix(repo, "wua/") + "/"
+	case server != "":
+		pkgRepo = server + api.PackagePrefix
+	}
+	return &Client{hc: hc, server: server, repo: repo, pkgRepo: pkgRepo, cred: cred, userAgent: userAgent}
 }
 
 // Registered reports whether the client has a host credential.

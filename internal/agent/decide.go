@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,39 +16,56 @@ import (
 // not_allowed, delayed) when the rules say no; SUPERSEDED when another update of the
 // scan replaces it; ERROR when allowed and its last install failed; otherwise PENDING,
 // which settleAvailability may turn into MISSING. It is pure: time is a parameter.
+//
+// Supersedence: rules.Decide is told whether an update of the scan that supersedes this
+// one is approved (installed, or allowed by the rules, install_delay aside). Without
+// decline_superseded an update superseded by any update of the scan is SUPERSEDED, as
+// WUA and the original report it. With decline_superseded = true, supersedence follows
+// approvals as in WSUS: an update is declined (SUPERSEDED) when a successor is approved,
+// and stays PENDING when every successor is forbidden or not allowed, so that
+// forbidding a bad cumulative update leaves the previous one installable.
 func classify(scan []wua.Update, r rules.Rules, now time.Time, installDelay time.Duration,
 	installErrors map[string]string, installedAt map[string]time.Time) []UpdateState {
-	superseded := map[string]bool{}
+	successors := map[string][]int{} // lower-case update id → the scan updates superseding it
 	for i := range scan {
 		for _, id := range scan[i].SupersededIDs {
 			if !strings.EqualFold(id, scan[i].Key.UpdateID) {
-				superseded[strings.ToLower(id)] = true
+				successors[strings.ToLower(id)] = append(successors[strings.ToLower(id)], i)
 			}
 		}
 	}
+	approved := make([]bool, len(scan))
+	for i := range scan {
+		if len(successors) == 0 {
+			break
+		}
+		approved[i] = scan[i].Installed || rules.Decide(r, scan[i].Candidate(), now, 0).Allowed
+	}
+	decline := r.DeclineSuperseded != nil && *r.DeclineSuperseded
 	out := make([]UpdateState, 0, len(scan))
 	for i := range scan {
 		u := &scan[i]
 		key := u.Key.String()
 		s := UpdateState{UpdateStatus: statusOf(u), Files: fileNames(u)}
-		isSuperseded := superseded[strings.ToLower(u.Key.UpdateID)]
+		succ := successors[strings.ToLower(u.Key.UpdateID)]
+		isSuperseded := len(succ) > 0
 		switch {
 		case u.Installed:
 			s.Status = wu.StatusOK
 			s.InstalledAt = installedAt[key]
 		default:
 			c := u.Candidate()
-			c.SupersededByApproved = isSuperseded
+			c.SupersededByApproved = slices.ContainsFunc(succ, func(j int) bool { return approved[j] })
 			d := rules.Decide(r, c, now, installDelay)
 			s.Rule = d.Rule
 			switch {
 			case d.Status == wu.StatusDiscarded && d.Reason == wu.ReasonForbidden:
 				s.Status, s.Reason = d.Status, d.Reason
-			case isSuperseded || d.Status == wu.StatusSuperseded:
+			case d.Status == wu.StatusSuperseded:
 				s.Status = wu.StatusSuperseded
-				if isSuperseded && d.Status != wu.StatusSuperseded {
-					s.Rule = "superseded by another update of the scan (" + d.Rule + ")"
-				}
+			case isSuperseded && !decline:
+				s.Status = wu.StatusSuperseded
+				s.Rule = "superseded by another update of the scan (" + d.Rule + ")"
 			case d.Status == wu.StatusDiscarded:
 				s.Status, s.Reason = d.Status, d.Reason
 			case installErrors[key] != "":

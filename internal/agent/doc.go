@@ -22,6 +22,20 @@
 //   - ERROR: allowed, and the last install attempt failed (the WUA error in words); it is
 //     retried by the next install.
 //   - SUPERSEDED: replaced by another update of the scan; never pending, never installed.
+//     With decline_superseded = true only when a successor is approved (installed or
+//     allowed): an update whose successors are all forbidden stays installable.
+//
+// # Rules
+//
+// The merged rules are, in order: the [waptwua] ini section, the server-wide rules of the
+// server's answer (an unsigned layer, ignored when [waptwua] trusted_certs is set), then
+// the signed rules packages the server assigns, in its install order. Each package is
+// downloaded from the package repository (repo_url), verified (internal/pkg: signature,
+// trusted signer, manifest; then the listed name, version and SHA-256, and the maturity:
+// PROD, the host's [global] maturities, or a PREPROD package offered as promoted whose
+// signed promote_after_days passed since its signature date) and kept under packages/.
+// A refused package is logged and reported, and the last good version of the same
+// package stays in force (docs/adr/0003-rules-packages.md).
 //
 // # Agent-level statuses
 //

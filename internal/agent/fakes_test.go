@@ -289,7 +289,7 @@ type fakeServer struct {
 	cab          []byte
 	cabSHA1      string // served as wsusscn2.cab.sha1; "" = the cab's real SHA-1
 	rules        string // effective rules JSON
-	packages     []string
+	packages     []api.Package
 	reports      []api.Report
 	requests     []string // "METHOD path [Range]"
 	commands     []api.Command

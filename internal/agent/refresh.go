@@ -137,9 +137,12 @@ func (a *Agent) scanKey(st *State, merged rules.Rules) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// effectiveRules merges the [waptwua] rules keys with the server's effective rules for
-// the host. The server's answer is cached: when the server is unreachable the last one
-// is used. Invalid server rules allow nothing (fail closed) until fixed.
+// effectiveRules merges the [waptwua] rules keys with the server's rules for the host,
+// in this order: the ini section, the server-wide rules (an unsigned layer, used only
+// when the agent trusts no package certificate), then the signed rules packages the
+// server assigns, each verified (see syncPackages). The server's answer is cached: when
+// the server is unreachable the last one is used. Invalid server-wide rules allow
+// nothing (fail closed) until fixed.
 func (a *Agent) effectiveRules(ctx context.Context, c *cycle) rules.Rules {
 	st := c.st
 	ini := iniRules(a.cfg.Rules)
@@ -153,22 +156,25 @@ func (a *Agent) effectiveRules(ctx context.Context, c *cycle) rules.Rules {
 			st.ServerRules, st.RulesETag = &r, etag
 		}
 	}
-	if st.ServerRules == nil {
-		c.packages = nil
-		return rules.Merge(ini)
+	packages := a.syncPackages(ctx, c)
+	var layers []rules.Rules
+	if st.ServerRules != nil && !a.signedMode() {
+		raw := bytes.TrimSpace(st.ServerRules.Rules)
+		if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+			server, err := rules.Parse(raw)
+			if err != nil {
+				c.failWith(StatusError, fmt.Errorf("server rules refused, nothing is allowed until they are fixed on the server: %w", err))
+				no := false
+				return rules.Rules{DefaultAllow: &no, ForbiddenUpdates: ini.ForbiddenUpdates, ForbiddenKBs: ini.ForbiddenKBs}
+			}
+			layers = append(layers, server)
+		}
+	} else if st.ServerRules != nil {
+		if raw := bytes.TrimSpace(st.ServerRules.Rules); len(raw) > 0 && !bytes.Equal(raw, []byte("{}")) && !bytes.Equal(raw, []byte("null")) {
+			a.log.Debug("server-wide rules ignored: [waptwua] trusted_certs is set, only signed rules packages count")
+		}
 	}
-	c.packages = st.ServerRules.Packages
-	raw := bytes.TrimSpace(st.ServerRules.Rules)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return rules.Merge(ini)
-	}
-	server, err := rules.Parse(raw)
-	if err != nil {
-		c.failWith(StatusError, fmt.Errorf("server rules refused, nothing is allowed until they are fixed on the server: %w", err))
-		no := false
-		return rules.Rules{DefaultAllow: &no, ForbiddenUpdates: ini.ForbiddenUpdates, ForbiddenKBs: ini.ForbiddenKBs}
-	}
-	return rules.Merge(ini, server)
+	return rules.Merge(ini, append(layers, packages...)...)
 }
 
 // iniRules turns the rules keys of [waptwua] into rules.

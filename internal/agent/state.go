@@ -37,6 +37,12 @@ type State struct {
 	RulesETag   string     `json:"rules_etag,omitempty"`
 	// RulesHash is the hash of the merged rules of the last cycle.
 	RulesHash string `json:"rules_hash,omitempty"`
+	// Packages are the signed rules packages in force, in install order: the last good
+	// verified version of each package the server assigns (copies in packages/).
+	Packages []PackageState `json:"packages,omitempty"`
+	// PackageStatuses are the packages of the last cycle, applied then refused, as
+	// reported.
+	PackageStatuses []api.PackageStatus `json:"package_statuses,omitempty"`
 
 	// LastInstall is the end of the last install that changed something: the install
 	// history, one of the reasons to scan again.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -28,10 +29,12 @@ type Summary struct {
 	CabSHA1 string    `json:"cab_sha1,omitempty"`
 	// Scanned: this run scanned; Reported: the server acknowledged a report this run;
 	// Busy: WUA was busy with another client (retried later).
-	Scanned  bool          `json:"scanned"`
-	Reported bool          `json:"reported"`
-	Busy     bool          `json:"busy,omitempty"`
-	Updates  []UpdateState `json:"updates"`
+	Scanned  bool `json:"scanned"`
+	Reported bool `json:"reported"`
+	Busy     bool `json:"busy,omitempty"`
+	// Packages are the rules packages of the last cycle: applied, then refused.
+	Packages []api.PackageStatus `json:"packages,omitempty"`
+	Updates  []UpdateState       `json:"updates"`
 }
 
 func (a *Agent) summary(st *State, c *cycle) *Summary {
@@ -55,6 +58,7 @@ func SummaryOf(st *State, host string) *Summary {
 		CabDate:        st.Cab.LastModified,
 		CabSHA1:        st.Cab.SHA1,
 		Updates:        append([]UpdateState{}, st.Updates...),
+		Packages:       append([]api.PackageStatus(nil), st.PackageStatuses...),
 	}
 	if s.Status == "" {
 		s.Status = "NEVER SCANNED"

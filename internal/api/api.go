@@ -46,17 +46,34 @@ type RegisterResponse struct {
 // absent from it are forgotten); otherwise only the listed updates changed.
 // Reports are idempotent: sending the same report twice changes nothing.
 type Report struct {
-	Full          bool           `json:"full"`
-	ScanAt        time.Time      `json:"scan_at,omitzero"`
-	Name          string         `json:"name,omitempty"`
-	OS            string         `json:"os,omitempty"`
-	AgentVersion  string         `json:"agent_version,omitempty"`
-	WUAStatus     string         `json:"wua_status"`
-	RebootPending bool           `json:"reboot_pending"`
-	LastError     string         `json:"last_error,omitempty"`
-	CabSHA1       string         `json:"cab_sha1,omitempty"`
-	Packages      []string       `json:"packages,omitempty"` // rules packages applied, in order
-	Updates       []UpdateStatus `json:"updates"`
+	Full          bool      `json:"full"`
+	ScanAt        time.Time `json:"scan_at,omitzero"`
+	Name          string    `json:"name,omitempty"`
+	OS            string    `json:"os,omitempty"`
+	AgentVersion  string    `json:"agent_version,omitempty"`
+	WUAStatus     string    `json:"wua_status"`
+	RebootPending bool      `json:"reboot_pending"`
+	LastError     string    `json:"last_error,omitempty"`
+	CabSHA1       string    `json:"cab_sha1,omitempty"`
+	// Packages are the rules packages the host applied, in the order it merged them,
+	// then those it refused this cycle (with the reason). The list is complete in every
+	// report: an absent list means the host applies no package.
+	Packages []PackageStatus `json:"packages,omitempty"`
+	Updates  []UpdateStatus  `json:"updates"`
+}
+
+// Statuses of a rules package in a report.
+const (
+	PackageApplied = "applied" // verified and merged into the host's rules
+	PackageRefused = "refused" // refused: bad or missing signature, untrusted signer, maturity
+)
+
+// PackageStatus is one rules package in a report.
+type PackageStatus struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Status  string `json:"status"`          // PackageApplied or PackageRefused
+	Error   string `json:"error,omitempty"` // why it was refused, in words
 }
 
 // UpdateStatus is one update's status on the reporting host.
@@ -79,6 +96,7 @@ const (
 	MaxReportUpdates = 20000
 	MaxTitleLen      = 1024
 	MaxErrorLen      = 4096
+	MaxPackages      = 100
 )
 
 // FieldError names the offending field of a request: the server answers 400 with it.
@@ -96,6 +114,24 @@ func (r *Report) Validate() error {
 	}
 	if len(r.LastError) > MaxErrorLen {
 		return &FieldError{"last_error", "too long"}
+	}
+	if len(r.Packages) > MaxPackages {
+		return &FieldError{"packages", fmt.Sprintf("%d packages, at most %d per report", len(r.Packages), MaxPackages)}
+	}
+	for i, p := range r.Packages {
+		f := func(name string) string { return fmt.Sprintf("packages[%d].%s", i, name) }
+		if p.Name == "" || len(p.Name) > 128 {
+			return &FieldError{f("name"), "a package name of 1 to 128 characters is required"}
+		}
+		if len(p.Version) > 64 {
+			return &FieldError{f("version"), "too long"}
+		}
+		if p.Status != PackageApplied && p.Status != PackageRefused {
+			return &FieldError{f("status"), fmt.Sprintf("%q is not one of applied, refused", p.Status)}
+		}
+		if len(p.Error) > MaxErrorLen {
+			return &FieldError{f("error"), "too long"}
+		}
 	}
 	for i, u := range r.Updates {
 		f := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
@@ -151,11 +187,35 @@ type CommandResult struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Rules is the effective rules answer: the rules JSON of REFERENCE §4 (as
-// internal/rules reads it) and the packages it came from.
+// Rules is the effective rules answer: the server-wide rules JSON of REFERENCE §4 (as
+// internal/rules reads it; an unsigned layer that agents with trusted package
+// certificates ignore) and the signed rules packages assigned to the host, in install
+// order. The agent downloads each package, verifies its signature itself and merges
+// them after its ini section.
 type Rules struct {
-	Rules    RawJSON  `json:"rules"`
-	Packages []string `json:"packages,omitempty"`
+	Rules    RawJSON   `json:"rules"`
+	Packages []Package `json:"packages,omitempty"`
+}
+
+// PackagePrefix is where the server's package repository is served: repo_url
+// "https://srv/wapt" gives "https://srv/wapt/<filename>" and the index
+// "https://srv/wapt/Packages".
+const PackagePrefix = "/wapt/"
+
+// Package is one rules package assigned to a host: the newest verified version of an
+// assigned package name that the host's maturity accepts.
+type Package struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Filename string `json:"filename"` // under PackagePrefix (and under the agent's repo_url)
+	SHA256   string `json:"sha256"`   // of the .wapt, lower-case hex
+	Size     int64  `json:"size"`
+	// Maturity is the maturity in the signed control; OfferedMaturity the one the server
+	// offers it at: PROD for a PREPROD package promoted by the rollout (the signature
+	// still says PREPROD).
+	Maturity        string `json:"maturity"`
+	OfferedMaturity string `json:"offered_maturity"`
+	Priority        int    `json:"priority"`
 }
 
 // RawJSON is a JSON value kept as bytes.

@@ -95,6 +95,11 @@ type WUA struct {
 	PostbootDelay time.Duration
 	// UserLocale is the LCID of titles and category names asked from WUA.
 	UserLocale int
+	// TrustedCerts is the PEM file, or the folder of .pem/.crt/.cer files, of the
+	// certificates rules packages must be signed with (directly or through a CA):
+	// [waptwua] trusted_certs, else WAPT's [global] public_certs_dir. Empty: no package
+	// is trusted (each is refused) and the server's unsigned rules are used.
+	TrustedCerts string
 }
 
 // RulesSection holds the rules keys of [waptwua], validated and normalized like
@@ -134,7 +139,7 @@ var waptwuaKeys = []string{
 	"allowed_severities", "include_potentially_superseded_updates",
 	"waptexit_disable_skip_windows_updates", "postboot_delay", "user_locale", "offline",
 	"allowed_updates", "forbidden_updates", "allowed_kbs", "forbidden_kbs",
-	"allowed_products", "allowed_classifications",
+	"allowed_products", "allowed_classifications", "trusted_certs",
 }
 
 // LoadAgent reads and validates wapt-get.ini.
@@ -202,6 +207,11 @@ func ParseAgent(data []byte, source string) (*Agent, error) {
 		PostbootDelay:                     w.duration("postboot_delay", DefaultPostbootDelay),
 		UserLocale: w.integer("user_locale", DefaultUserLocale, 1, 0xFFFF,
 			"a Windows locale id, e.g. 1033 for en-US or 1036 for fr-FR"),
+	}
+	if v, ok := w.raw("trusted_certs"); ok && v != "" {
+		a.WUA.TrustedCerts = resolvePath(dir, v)
+	} else if v, ok := g.raw("public_certs_dir"); ok && v != "" {
+		a.WUA.TrustedCerts = resolvePath(dir, v)
 	}
 	// offline: legacy key written by installers, accepted and ignored.
 	a.Rules = RulesSection{

@@ -89,8 +89,14 @@ type Server struct {
 	TLSCert string
 	TLSKey  string
 	// CabTrustedRoots: PEM file of roots accepted for the catalog's Authenticode
-	// signature; empty: the built-in Microsoft roots.
+	// signature (Microsoft's code-signing roots for the real wsusscn2.cab). Empty: the
+	// signature is not checked and every sync logs a warning; the project ships no
+	// Microsoft root, so set it in production.
 	CabTrustedRoots string
+	// PackageTrustedCerts: PEM file, or folder of .pem/.crt files, of the certificates
+	// that signed rules packages must chain to (package_trusted_certs). Empty: uploaded
+	// packages are stored but marked unverified and never served to agents.
+	PackageTrustedCerts string
 	// EnrollmentSecret lets agents register; empty: registration is closed.
 	EnrollmentSecret string
 	// MaxReportBytes bounds an agent report's body.
@@ -104,7 +110,7 @@ type Server struct {
 var optionsKeys = []string{
 	"listen", "data", "waptwua_folder", "db_url", "http_proxy", "wsusscn2_url",
 	"allowed_upstream_hosts", "cab_sync_time", "cab_sync_jitter", "missing_files_interval",
-	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots",
+	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "package_trusted_certs",
 	"enrollment_secret", "max_report_bytes", "download_concurrency",
 }
 
@@ -146,6 +152,7 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		TLSCert:              r.str("tls_cert", ""),
 		TLSKey:               r.str("tls_key", ""),
 		CabTrustedRoots:      r.str("cab_trusted_roots", ""),
+		PackageTrustedCerts:  r.str("package_trusted_certs", ""),
 		MaxReportBytes:       DefaultMaxReportBytes,
 		DownloadConcurrency:  r.integer("download_concurrency", DefaultDownloadConcurrency, 1, 64, "parallel downloads from Microsoft, e.g. 4"),
 	}

@@ -1,4 +1,4 @@
-// Package jobs runs the server's three background jobs and their scheduler
+// Package jobs runs the server's background jobs and their scheduler
 // (REFERENCE §1):
 //
 //   - cab sync: once a day at cab_sync_time (plus up to cab_sync_jitter) and on demand,
@@ -8,7 +8,10 @@
 //     from Microsoft the update files that at least one host needs and is allowed to
 //     install, each file once;
 //   - cleanup: each night inside cleanup_window (02:30-03:30) unless cleanup_kbs = False,
-//     and on demand ("Delete unused KBs"), delete the cached files no host needs.
+//     and on demand ("Delete unused KBs"), delete the cached files no host needs;
+//   - promotion (with WithPackages): at start, daily and on demand (CheckPromotions),
+//     promote the PREPROD rules packages whose ring succeeded once promote_after_days
+//     passed (see promote and docs/adr/0003-rules-packages.md), each in the audit log.
 //
 // Every run of a job takes the store's lock named after the job (JobCabSync,
 // JobMissingFiles, JobCleanup), so that among server replicas sharing one database only

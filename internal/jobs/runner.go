@@ -97,6 +97,9 @@ type Settings struct {
 	// StaleTaskAge: a task downloading without heartbeat for that long belonged to a
 	// replica that died; the missing-files job puts it back in the queue. Default 10m.
 	StaleTaskAge time.Duration
+	// PromotionInterval is the period of the promotion check (WithPackages). Default
+	// DefaultPromotionInterval (a day).
+	PromotionInterval time.Duration
 	// RetryAfter is the wait before the scheduled job tries again a file whose last
 	// download failed; it doubles with each failed attempt, up to a day. A forced
 	// download ignores it. Default: MissingFilesInterval.
@@ -172,6 +175,9 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	if s.StaleTaskAge < 2*s.ProgressEvery {
 		return s, fmt.Errorf("jobs: stale task age %v must be at least twice the progress period %v", s.StaleTaskAge, s.ProgressEvery)
+	}
+	if s.PromotionInterval <= 0 {
+		s.PromotionInterval = DefaultPromotionInterval
 	}
 	if s.RetryAfter <= 0 {
 		s.RetryAfter = s.MissingFilesInterval
@@ -250,6 +256,8 @@ type Runner struct {
 	missing *job[DownloadSummary]
 	drain   *job[DownloadSummary]
 	clean   *job[CleanupSummary]
+	promo   *job[PromotionSummary]
+	pkgs    PackageStore
 
 	progMu   sync.Mutex
 	progress map[string]*taskProgress // by file name, for the running downloads
@@ -278,6 +286,7 @@ func New(st Store, up Fetcher, rp Repository, s Settings, opts ...Option) (*Runn
 		return r.drainQueue(ctx)
 	})
 	r.clean = newJob(r, JobCleanup, true, false, r.cleanup)
+	r.promo = newJob(r, JobPromotion, true, false, r.promote)
 	return r, nil
 }
 
@@ -313,6 +322,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	loops := []func(context.Context){r.cabLoop, r.missingLoop}
+	if r.pkgs != nil {
+		loops = append(loops, r.promotionLoop)
+	}
 	if r.set.CleanupKBs {
 		loops = append(loops, r.cleanupLoop)
 	} else {
@@ -360,9 +372,14 @@ type JobStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-// Status returns the state of the three jobs in this process.
+// Status returns the state of the jobs in this process (the promotion check only with
+// WithPackages).
 func (r *Runner) Status() []JobStatus {
-	return []JobStatus{r.cab.status(), r.missing.status(), r.clean.status()}
+	out := []JobStatus{r.cab.status(), r.missing.status(), r.clean.status()}
+	if r.pkgs != nil {
+		out = append(out, r.promo.status())
+	}
+	return out
 }
 
 // releaseCtx is for the writes that must happen even when the job's context ended

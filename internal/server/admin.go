@@ -81,6 +81,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	admin("PATCH", "/users/{name}", s.handleUpdateUser)
 	admin("DELETE", "/users/{name}", s.handleDeleteUser)
 	read("/audit", s.handleAudit)
+	s.packageRoutes(mux, read, admin)
 }
 
 // notFound turns the store's ErrNotFound into a 404 that names the missing thing.

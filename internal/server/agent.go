@@ -200,6 +200,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 			return err
 		}
 		n = len(sr.Updates)
+		s.logPackageErrors(r.Context(), h.UUID, rep.Packages)
 		return s.store.ApplyReport(r.Context(), h.UUID, sr)
 	}()
 	if err != nil {
@@ -234,7 +235,11 @@ func storeReport(rep *api.Report, at time.Time) (store.Report, error) {
 	out := store.Report{
 		At: at, ScanAt: rep.ScanAt, Name: strings.TrimSpace(rep.Name), OS: rep.OS, AgentVersion: rep.AgentVersion,
 		WUAStatus: rep.WUAStatus, RebootPending: rep.RebootPending, LastError: rep.LastError, Full: rep.Full,
-		Updates: make([]store.ReportedUpdate, 0, len(rep.Updates)),
+		Updates:  make([]store.ReportedUpdate, 0, len(rep.Updates)),
+		Packages: make([]store.HostPackage, 0, len(rep.Packages)),
+	}
+	for _, p := range rep.Packages {
+		out.Packages = append(out.Packages, store.HostPackage{Name: p.Name, Version: p.Version, Status: p.Status, Error: p.Error})
 	}
 	seen := make(map[wu.UpdateKey]int, len(rep.Updates))
 	for i, u := range rep.Updates {
@@ -435,6 +440,10 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, h store.Hos
 	}
 	if len(bytes.TrimSpace(rs.Rules)) == 0 {
 		rs.Rules = api.RawJSON("{}")
+	}
+	if rs.Packages, err = s.hostPackages(r.Context(), h); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	var buf bytes.Buffer
 	if err := jsonEncode(&buf, rs); err != nil {

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -29,6 +30,7 @@ type Store interface {
 	store.CommandStore
 	store.UserStore
 	store.AuditStore
+	store.PackageStore
 	store.Pinger
 }
 
@@ -61,6 +63,9 @@ type Server struct {
 	jobs    Jobs
 	metrics *Metrics
 	rules   RulesSource
+
+	pkgRoots       *x509.CertPool
+	pkgRootsSource string
 
 	enrollmentSecret string
 	maxReportBytes   int64

@@ -58,6 +58,8 @@ type Host struct {
 	RebootPending  bool         `json:"reboot_pending"`
 	LastError      string       `json:"last_error,omitempty"`
 	Counts         StatusCounts `json:"counts"`
+	// Packages are the rules packages of the host's last report (GetHost only).
+	Packages []HostPackage `json:"packages,omitempty"`
 }
 
 // StatusCounts counts a host's updates per status.
@@ -162,6 +164,10 @@ type Report struct {
 	// from it are deleted. Otherwise only the listed updates change.
 	Full    bool
 	Updates []ReportedUpdate
+	// Packages are the rules packages the host applied and refused, in order. nil keeps
+	// the stored list; an empty non-nil list clears it. Unchanged entries keep their
+	// ChangedAt; the others get At.
+	Packages []HostPackage
 }
 
 // ReportedUpdate is the status of one update on the reporting host.

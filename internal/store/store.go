@@ -1,7 +1,7 @@
 // Package store defines the server's storage by role: small interfaces (CatalogStore,
 // HostStore, ReportStore, FileStore, TaskStore, CabHistoryStore, CommandStore, UserStore,
-// AuditStore, Locker) and the types they exchange. Handlers and jobs depend on the one
-// role they use; store/sqlite and store/postgres implement all of them, and
+// AuditStore, PackageStore, Locker) and the types they exchange. Handlers and jobs
+// depend on the one role they use; store/sqlite and store/postgres implement all of them, and
 // store/storetest holds the conformance suite both backends pass.
 //
 // The store never reads the clock: every method that records a time takes it from the
@@ -38,6 +38,7 @@ type Store interface {
 	CommandStore
 	UserStore
 	AuditStore
+	PackageStore
 	Locker
 	Pinger
 	io.Closer

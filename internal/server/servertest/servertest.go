@@ -84,6 +84,8 @@ func Run(t *testing.T, open Opener) {
 		{"Rules", testRules},
 		{"UpdatesAndHosts", testUpdatesAndHosts},
 		{"UnknownEndpoint", testUnknownEndpoint},
+		{"RulesPackages", testPackages},
+		{"RulesPackagesUnverified", testPackagesUnverified},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

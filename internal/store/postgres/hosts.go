@@ -67,9 +67,26 @@ func (s *Store) hostBy(ctx context.Context, col, val string) (store.Host, error)
 	return h, nil
 }
 
-// GetHost returns the host with this UUID.
+// GetHost returns the host with this UUID and the rules packages of its last report.
 func (s *Store) GetHost(ctx context.Context, uuid string) (store.Host, error) {
-	return s.hostBy(ctx, "uuid", uuid)
+	var h store.Host
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var id int64
+		var err error
+		h, err = scanHost(tx.QueryRow(ctx, `SELECT `+hostCols+`, h.id FROM hosts h WHERE h.uuid = $1`, uuid), &id)
+		if err != nil {
+			return err
+		}
+		h.Packages, err = hostPackages(ctx, tx, id)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Host{}, notFound(fmt.Sprintf("postgres: host with uuid %q", uuid))
+	}
+	if err != nil {
+		return store.Host{}, fmt.Errorf("postgres: get host with uuid %q: %w", uuid, err)
+	}
+	return h, nil
 }
 
 // HostByCredential returns the host owning the credential id.
@@ -206,6 +223,11 @@ func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report
 		if len(plan.Deletes) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM host_updates WHERE host_pk = $1 AND update_pk = ANY($2)`, hostPK, plan.Deletes); err != nil {
 				return fmt.Errorf("delete statuses: %w", err)
+			}
+		}
+		if r.Packages != nil {
+			if err := writeHostPackages(ctx, tx, hostPK, r.Packages, r.At); err != nil {
+				return err
 			}
 		}
 		c := plan.Counts

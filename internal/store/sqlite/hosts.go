@@ -79,9 +79,25 @@ func (s *Store) hostBy(ctx context.Context, col, val string) (store.Host, error)
 	return h, nil
 }
 
-// GetHost returns the host with this UUID.
+// GetHost returns the host with this UUID and the rules packages of its last report.
 func (s *Store) GetHost(ctx context.Context, uuid string) (store.Host, error) {
-	return s.hostBy(ctx, "uuid", uuid)
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return store.Host{}, fmt.Errorf("sqlite: get host %q: %w", uuid, err)
+	}
+	defer tx.Rollback()
+	var id int64
+	h, err := scanHost(tx.QueryRowContext(ctx, `SELECT `+hostCols+`, h.id FROM hosts h WHERE h.uuid = ?`, uuid), &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, notFound(fmt.Sprintf("sqlite: host with uuid %q", uuid))
+	}
+	if err != nil {
+		return h, fmt.Errorf("sqlite: get host with uuid %q: %w", uuid, err)
+	}
+	if h.Packages, err = hostPackages(ctx, tx, id); err != nil {
+		return h, fmt.Errorf("sqlite: get host %q: %w", uuid, err)
+	}
+	return h, nil
 }
 
 // HostByCredential returns the host owning the credential id.
@@ -220,6 +236,11 @@ func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report
 				if _, err := st.ExecContext(ctx, hostPK, pk); err != nil {
 					return fmt.Errorf("delete status: %w", err)
 				}
+			}
+		}
+		if r.Packages != nil {
+			if err := writeHostPackages(ctx, tx, hostPK, r.Packages, r.At); err != nil {
+				return err
 			}
 		}
 		c := plan.Counts

@@ -50,6 +50,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Users", testUsers},
 		{"Audit", testAudit},
 		{"Locker", testLocker},
+		{"Packages", testPackages},
+		{"PackageAssignments", testPackageAssignments},
+		{"HostPackages", testHostPackages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
