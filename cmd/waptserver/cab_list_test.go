@@ -12,13 +12,13 @@ import (
 
 // Tests of "cab list", "cab test" and "cab extract", run through run() as a user would.
 
-const sharedCabs = "../../../shared/testdata/cabs"
+const sharedCabs = "../../testdata/cabs"
 
 func sharedCab(t *testing.T, name string) string {
 	t.Helper()
 	p := filepath.Join(sharedCabs, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test cabinets not found at %s: skipping", sharedCabs)
+		t.Fatalf("test cabinets not found at %s (they are part of the repository)", sharedCabs)
 	}
 	return p
 }

@@ -62,5 +62,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newMigrateCmd())
 	root.AddCommand(newUserCmd())
 	root.AddCommand(newRulesCmd())
+	root.AddCommand(newDemoCmd())
 	return root
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openwua/waptwua/internal/config"
+	"github.com/openwua/waptwua/internal/console"
 	"github.com/openwua/waptwua/internal/jobs"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
@@ -224,19 +225,21 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	} else {
 		log.Warn("rules packages: package_trusted_certs is not set: uploaded packages are stored unverified and not served to agents")
 	}
+	fileRules := &server.FileRules{Path: filepath.Join(cfg.Data, rulesFile)}
 	opts := []server.Option{
 		server.WithLogger(log),
 		server.WithRepo(rp),
 		server.WithMetrics(metrics),
 		server.WithEnrollmentSecret(cfg.EnrollmentSecret),
 		server.WithMaxReportBytes(cfg.MaxReportBytes),
-		server.WithRules(&server.FileRules{Path: filepath.Join(cfg.Data, rulesFile)}),
+		server.WithRules(fileRules),
 		server.WithSessionKey(key),
 	}
 	opts = append(opts, pkgOpts...)
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var jobsDone sync.WaitGroup
+	var consoleJobs console.Jobs // nil without the jobs: the console's job buttons answer 503
 	if !o.noJobs {
 		runner, err := newJobs(cfg, st, rp, log, metrics)
 		if err != nil {
@@ -244,12 +247,20 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		}
 		defer runner.Close()
 		opts = append(opts, server.WithJobs(jobsAdapter{runner}))
+		consoleJobs = jobsAdapter{runner}
 		jobsDone.Go(func() {
 			if err := runner.Run(jobsCtx); err != nil {
 				log.Error("background jobs stopped", slog.Any("err", err))
 			}
 		})
 	}
+	// The web console: pages under /ui/, "/" redirects there.
+	con, err := console.New(console.Deps{Store: st, Jobs: consoleJobs, Rules: fileRules, Cache: rp, Packages: st},
+		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil))
+	if err != nil {
+		return err
+	}
+	opts = append(opts, server.WithHandler("GET /{$}", con), server.WithHandler(console.Prefix, con))
 	srv := server.New(st, opts...)
 	// Stop the jobs before the store and the repository close (deferred calls run last first).
 	defer func() {

@@ -15,7 +15,7 @@ import (
 )
 
 // sharedCabs is the shared test data: real cabinets from libmspack's test suite.
-const sharedCabs = "../../../shared/testdata/cabs"
+const sharedCabs = "../../testdata/cabs"
 
 // member is one line of MEMBERS.txt.
 type member struct {
@@ -30,7 +30,7 @@ func loadMembers(t testing.TB) map[string][]member {
 	t.Helper()
 	f, err := os.Open(filepath.Join(sharedCabs, "MEMBERS.txt"))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test cabinets not found at %s: skipping", sharedCabs)
+		t.Fatalf("test cabinets not found at %s (they are part of the repository)", sharedCabs)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,310 @@
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/store"
+)
+
+// Cookie names. The session and flash cookies are scoped to the console's pages.
+const (
+	sessionCookie = "waptwua_session"
+	loginCookie   = "waptwua_login" // nonce binding the login form's CSRF token
+	flashCookie   = "waptwua_flash"
+	sessionPrefix = "c1."
+	maxCookieLen  = 2048
+	maxFormBytes  = 2 << 20
+)
+
+var errNoSession = errors.New("no session")
+
+type sessionPayload struct {
+	User    string `json:"u"`
+	Expires int64  `json:"e"`
+	// Print is a digest of the password hash: changing the password ends the sessions.
+	Print string `json:"p"`
+}
+
+func (c *Console) mac(parts ...string) string {
+	m := hmac.New(sha256.New, c.key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func passwordPrint(hash string) string {
+	sum := sha256.Sum256([]byte("waptwua-console-session\x00" + hash))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// issueSession makes the session cookie value of user u.
+func (c *Console) issueSession(u store.User) (string, time.Time, error) {
+	expires := c.now().Add(c.ttl).Truncate(time.Second)
+	p, err := json.Marshal(sessionPayload{User: u.Username, Expires: expires.Unix(), Print: passwordPrint(u.PasswordHash)})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("session: %w", err)
+	}
+	payload := base64.RawURLEncoding.EncodeToString(p)
+	return sessionPrefix + payload + "." + c.mac("session", payload), expires, nil
+}
+
+// verifySession checks a session cookie value and returns its user with the role the
+// store has now.
+func (c *Console) verifySession(r *http.Request, token string) (server.User, error) {
+	rest, ok := strings.CutPrefix(token, sessionPrefix)
+	if !ok || len(token) > maxCookieLen {
+		return server.User{}, errNoSession
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(c.mac("session", payload))) {
+		return server.User{}, errNoSession
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return server.User{}, errNoSession
+	}
+	var p sessionPayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return server.User{}, errNoSession
+	}
+	if !c.now().Before(time.Unix(p.Expires, 0)) {
+		return server.User{}, errNoSession
+	}
+	u, err := c.deps.Store.GetUser(r.Context(), p.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return server.User{}, errNoSession
+	}
+	if err != nil {
+		return server.User{}, fmt.Errorf("session of %q: %w", p.User, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(p.Print), []byte(passwordPrint(u.PasswordHash))) != 1 {
+		return server.User{}, errNoSession // the password changed since the login
+	}
+	return server.User{Name: u.Username, Role: u.Role}, nil
+}
+
+// csrfToken is the CSRF token of a session: an HMAC of the session cookie, which a
+// page of another site can neither read nor compute.
+func (c *Console) csrfToken(session string) string { return c.mac("csrf", session) }
+
+func (c *Console) isSecure(r *http.Request) bool { return c.secure || r.TLS != nil }
+
+// setCookie sets a console cookie for maxAge (relative, so that the browser's clock
+// does not matter); maxAge 0 deletes it.
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	ck := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     Prefix,
+		HttpOnly: true,
+		Secure:   c.isSecure(r),
+		SameSite: http.SameSiteLaxMode,
+	}
+	if maxAge <= 0 {
+		ck.MaxAge = -1
+	} else {
+		ck.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, ck)
+}
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	csrfKey
+)
+
+// requireUser lets requests with a valid session through, with the user and the CSRF
+// token in the context (and server.ContextWithUser, so that the jobs' audit entries
+// name the user). Without a session a page redirects to the login form; a POST must
+// carry the session's CSRF token.
+func (c *Console) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(sessionCookie)
+		var u server.User
+		if err == nil {
+			u, err = c.verifySession(r, ck.Value)
+		}
+		if err != nil {
+			if !errors.Is(err, errNoSession) && !errors.Is(err, http.ErrNoCookie) {
+				c.fail(w, r, err)
+				return
+			}
+			c.toLogin(w, r)
+			return
+		}
+		token := c.csrfToken(ck.Value)
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read (larger than 2 MiB, or malformed).")
+				return
+			}
+			got := r.Header.Get("X-CSRF-Token")
+			if got == "" {
+				got = r.PostFormValue("csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				c.errorPage(w, r, http.StatusForbidden, "Form expired",
+					"The form's security token is missing or stale (the session changed). Reload the page and try again.")
+				return
+			}
+		}
+		ctx := server.ContextWithUser(r.Context(), u)
+		ctx = contextWith(ctx, u, token)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireAdmin refuses changes to read-only users (403), whatever the page showed.
+func (c *Console) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := userOf(r)
+		if !u.CanChange() {
+			c.log.InfoContext(r.Context(), "console: change refused to read-only user", slog.String("user", u.Name),
+				slog.String("path", r.URL.Path))
+			c.errorPage(w, r, http.StatusForbidden, "Not allowed",
+				fmt.Sprintf("User %q has the role %s: only admin users may change anything.", u.Name, u.Role))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// toLogin sends an unauthenticated request to the login form, remembering the page.
+func (c *Console) toLogin(w http.ResponseWriter, r *http.Request) {
+	target := Prefix + "login"
+	if r.Method == http.MethodGet && r.URL.Path != Prefix {
+		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+	}
+	if r.Header.Get("HX-Request") != "" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		c.errorPage(w, r, http.StatusUnauthorized, "Session expired", "Log in again, then repeat the action.")
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// safeNext keeps a post-login target only when it is a console page of this server.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Prefix) || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, Prefix+"login") {
+		return Prefix
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.IsAbs() || u.Host != "" || strings.Contains(u.Path, "//") {
+		return Prefix
+	}
+	return next
+}
+
+type loginData struct {
+	Next     string
+	Username string
+	Error    string
+}
+
+func (c *Console) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		if _, err := c.verifySession(r, ck.Value); err == nil {
+			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+			return
+		}
+	}
+	c.renderLogin(w, r, http.StatusOK, loginData{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// renderLogin shows the login form with a fresh nonce cookie and its CSRF token.
+func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	nonce := hex.EncodeToString(b)
+	c.setCookie(w, r, loginCookie, nonce, time.Hour)
+	c.render(w, r, status, "login", &pageData{Title: "Log in", CSRF: c.mac("login", nonce), Data: d})
+}
+
+func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The login form could not be read.")
+		return
+	}
+	d := loginData{Next: safeNext(r.PostFormValue("next")), Username: strings.TrimSpace(r.PostFormValue("username"))}
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || len(ck.Value) > 64 ||
+		subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.mac("login", ck.Value))) != 1 {
+		d.Error = "The login form expired (or cookies are disabled). Try again."
+		c.renderLogin(w, r, http.StatusForbidden, d)
+		return
+	}
+	password := r.PostFormValue("password")
+	if d.Username == "" || password == "" || len(d.Username) > 64 || len(password) > 128 {
+		d.Error = "Enter your user name and password."
+		c.renderLogin(w, r, http.StatusUnauthorized, d)
+		return
+	}
+	u, err := c.deps.Store.GetUser(r.Context(), d.Username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Spend the time a wrong password costs, so that timing does not tell which
+		// names exist.
+		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
+	case err != nil:
+		c.fail(w, r, fmt.Errorf("login: look up user %q: %w", d.Username, err))
+		return
+	}
+	if err != nil || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		c.log.InfoContext(r.Context(), "console: login failed", slog.String("user", d.Username), slog.String("remote", r.RemoteAddr))
+		d.Error = "Wrong user name or password."
+		c.renderLogin(w, r, http.StatusUnauthorized, d)
+		return
+	}
+	token, _, err := c.issueSession(u)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.setCookie(w, r, sessionCookie, token, c.ttl)
+	c.setCookie(w, r, loginCookie, "", 0)
+	c.audit(r, u.Username, "session.login", "user:"+u.Username, map[string]string{"remote": r.RemoteAddr, "via": "console"})
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// dummyHash is a bcrypt hash, of the default cost, of a random password nobody knows.
+func (c *Console) dummyHash() []byte {
+	c.dummyOnce.Do(func() {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		c.dummy, _ = bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(b)), bcrypt.DefaultCost)
+	})
+	return c.dummy
+}
+
+func (c *Console) handleLogout(w http.ResponseWriter, r *http.Request) {
+	u := userOf(r)
+	c.setCookie(w, r, sessionCookie, "", 0)
+	c.audit(r, u.Name, "session.logout", "user:"+u.Name, nil)
+	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
+}
