@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/console"
 	"github.com/openwua/waptwua/internal/jobs"
+	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
@@ -215,11 +217,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 
 	metrics := server.NewMetrics(time.Now)
 	var pkgOpts []server.Option
+	var pkgRoots *x509.CertPool // for the console's server-signed packages
 	if cfg.PackageTrustedCerts != "" {
 		roots, certs, err := config.LoadCertPool("package_trusted_certs", cfg.PackageTrustedCerts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Source, err)
 		}
+		pkgRoots = roots
 		pkgOpts = append(pkgOpts, server.WithPackageRoots(roots, cfg.PackageTrustedCerts))
 		log.Info("rules packages: uploads are verified", slog.String("package_trusted_certs", cfg.PackageTrustedCerts), slog.Int("certificates", len(certs)))
 	} else {
@@ -255,7 +259,16 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		})
 	}
 	// The web console: pages under /ui/, "/" redirects there.
-	con, err := console.New(console.Deps{Store: st, Jobs: consoleJobs, Rules: fileRules, Cache: rp, Packages: st},
+	signing, err := loadPackageSigning(cfg)
+	if err != nil {
+		return err
+	}
+	if signing != nil {
+		log.Warn("rules packages: the console signs packages with the server-held key package_signing_key: whoever controls this server can sign rules for every host",
+			slog.String("package_signing_cert", cfg.PackageSigningCert), slog.String("signer", signing.Chain[0].Subject.CommonName))
+	}
+	con, err := console.New(console.Deps{Store: st, Jobs: consoleJobs, Rules: fileRules, Cache: rp, Packages: st,
+		PackageSigning: signing, PackageRoots: pkgRoots},
 		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil))
 	if err != nil {
 		return err
@@ -474,4 +487,46 @@ func (a jobsAdapter) DeleteUnused(ctx context.Context) (int, int64, error) {
 func (a jobsAdapter) CheckPromotions(ctx context.Context) ([]string, error) {
 	sum, err := a.r.CheckPromotions(withActor(ctx))
 	return sum.Promoted, jobErr(err)
+}
+
+// loadPackageSigning reads the server-held signing key of rules packages
+// (package_signing_key, package_signing_cert, package_signing_key_password_file); nil
+// when waptserver.ini sets none.
+func loadPackageSigning(cfg *config.Server) (*console.PackageSigning, error) {
+	if cfg.PackageSigningKey == "" {
+		return nil, nil
+	}
+	var password []byte
+	if cfg.PackageSigningKeyPasswordFile != "" {
+		b, err := os.ReadFile(cfg.PackageSigningKeyPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: package_signing_key_password_file: %w", cfg.Source, err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		password = []byte(strings.TrimSuffix(line, "\r"))
+		if len(password) == 0 {
+			return nil, fmt.Errorf("%s: package_signing_key_password_file %s: the first line is empty (write the key's password on it)",
+				cfg.Source, cfg.PackageSigningKeyPasswordFile)
+		}
+	}
+	keyPEM, err := os.ReadFile(cfg.PackageSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: package_signing_key: %w", cfg.Source, err)
+	}
+	key, err := pkg.ParsePrivateKey(keyPEM, password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: package_signing_key %s: %w", cfg.Source, cfg.PackageSigningKey, err)
+	}
+	certPEM, err := os.ReadFile(cfg.PackageSigningCert)
+	if err != nil {
+		return nil, fmt.Errorf("%s: package_signing_cert: %w", cfg.Source, err)
+	}
+	chain, err := pkg.ParseCertificates(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: package_signing_cert %s: %w", cfg.Source, cfg.PackageSigningCert, err)
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("%s: package_signing_cert %s holds no certificate", cfg.Source, cfg.PackageSigningCert)
+	}
+	return &console.PackageSigning{Key: key, Chain: chain, Source: cfg.PackageSigningKey}, nil
 }

@@ -97,6 +97,21 @@ type Server struct {
 	// that signed rules packages must chain to (package_trusted_certs). Empty: uploaded
 	// packages are stored but marked unverified and never served to agents.
 	PackageTrustedCerts string
+	// PackageSigningKey and PackageSigningCert (package_signing_key, package_signing_cert):
+	// PEM files of a private key and its certificate chain (signer first) that let the
+	// web console build and sign rules packages itself; both or neither.
+	// PackageSigningKeyPasswordFile (package_signing_key_password_file) holds the key's
+	// password on its first line when the key is encrypted.
+	//
+	// Trade-off: with a server-held key, whoever controls the server (its files, its
+	// admin accounts) can sign rules for every host that trusts this certificate; the
+	// agents' signature check then no longer protects against a compromised server.
+	// Without them (the default) signing stays on the administrator's workstation
+	// (waptserver rules build) and the console only prepares the rules and shows the
+	// command (docs/adr/0003-rules-packages.md).
+	PackageSigningKey             string
+	PackageSigningCert            string
+	PackageSigningKeyPasswordFile string
 	// EnrollmentSecret lets agents register; empty: registration is closed.
 	EnrollmentSecret string
 	// MaxReportBytes bounds an agent report's body.
@@ -111,6 +126,7 @@ var optionsKeys = []string{
 	"listen", "data", "waptwua_folder", "db_url", "http_proxy", "wsusscn2_url",
 	"allowed_upstream_hosts", "cab_sync_time", "cab_sync_jitter", "missing_files_interval",
 	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "package_trusted_certs",
+	"package_signing_key", "package_signing_cert", "package_signing_key_password_file",
 	"enrollment_secret", "max_report_bytes", "download_concurrency",
 }
 
@@ -153,8 +169,13 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		TLSKey:               r.str("tls_key", ""),
 		CabTrustedRoots:      r.str("cab_trusted_roots", ""),
 		PackageTrustedCerts:  r.str("package_trusted_certs", ""),
-		MaxReportBytes:       DefaultMaxReportBytes,
-		DownloadConcurrency:  r.integer("download_concurrency", DefaultDownloadConcurrency, 1, 64, "parallel downloads from Microsoft, e.g. 4"),
+
+		PackageSigningKey:             r.str("package_signing_key", ""),
+		PackageSigningCert:            r.str("package_signing_cert", ""),
+		PackageSigningKeyPasswordFile: r.str("package_signing_key_password_file", ""),
+
+		MaxReportBytes:      DefaultMaxReportBytes,
+		DownloadConcurrency: r.integer("download_concurrency", DefaultDownloadConcurrency, 1, 64, "parallel downloads from Microsoft, e.g. 4"),
 	}
 	s.WaptwuaFolder = r.str("waptwua_folder", joinKeep(s.Data, "waptwua"))
 	if v, ok := r.raw("wsusscn2_url"); ok {
@@ -197,6 +218,17 @@ func ParseServer(data []byte, source string) (*Server, error) {
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		r.fail("tls_cert", s.TLSCert, fmt.Errorf("tls_cert and tls_key go together (set both to serve HTTPS, or neither)"))
+	}
+	if (s.PackageSigningKey == "") != (s.PackageSigningCert == "") {
+		key, v := "package_signing_key", s.PackageSigningKey
+		if v == "" {
+			key, v = "package_signing_cert", s.PackageSigningCert
+		}
+		r.fail(key, v, fmt.Errorf("package_signing_key and package_signing_cert go together (set both to let the console sign rules packages, or neither)"))
+	}
+	if s.PackageSigningKeyPasswordFile != "" && s.PackageSigningKey == "" {
+		r.fail("package_signing_key_password_file", s.PackageSigningKeyPasswordFile,
+			fmt.Errorf("set only with package_signing_key (the password of that key)"))
 	}
 	if v, ok := r.raw("enrollment_secret"); ok {
 		if len(v) < minEnrollmentSecret {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -85,8 +86,20 @@ type Deps struct {
 	Jobs  Jobs
 	Rules RulesEditor
 	Cache CacheUsage
-	// Packages, when set, lists the signed rules packages on the rules page.
+	// Packages, when set, lists the signed rules packages on the rules page and the
+	// rules packages page (/ui/packages); when it also implements PackageAdmin (the
+	// stores do), administrators assign, promote and hold packages there.
 	Packages PackageLister
+	// PackageSigning, when set, is the server-held signing key (package_signing_key of
+	// waptserver.ini): the packages page then builds, signs and stores packages. Without
+	// it the page prepares the rules and shows the command to sign them on the
+	// administrator's workstation. Whoever controls the server can sign rules for every
+	// host with it: see docs/adr/0003-rules-packages.md.
+	PackageSigning *PackageSigning
+	// PackageRoots are the certificates packages must chain to (package_trusted_certs);
+	// a package the console signs is verified against them like an upload. Nil: stored
+	// unverified (not served), like an upload.
+	PackageRoots *x509.CertPool
 	// Notify, when set, is called after a command is queued for a host, so that the
 	// server wakes the host's waiting long-poll at once (otherwise the host sees the
 	// command at the server's next store poll, within seconds).
@@ -268,6 +281,14 @@ func (c *Console) routes() {
 	page("GET /ui/rules", c.handleRules)
 	action("POST /ui/rules", c.handleSaveRules)
 	action("POST /ui/rules/json", c.handleSaveRulesJSON)
+	page("GET /ui/packages", c.handlePackages)
+	action("POST /ui/packages", c.handleCreatePackage)
+	action("POST /ui/packages/from-updates", c.handlePackageFromUpdates)
+	action("POST /ui/packages/rules.json", c.handlePackageRulesJSON)
+	action("POST /ui/packages/assign", c.handleAssignPackage)
+	action("POST /ui/packages/unassign", c.handleUnassignPackage)
+	action("POST /ui/packages/promote", c.handlePromotePackage)
+	action("POST /ui/packages/hold", c.handleHoldPackage)
 	page("GET /ui/audit", c.handleAudit)
 	page("GET /ui/audit.csv", c.handleAuditCSV)
 	m.HandleFunc("/", c.handleNotFound)

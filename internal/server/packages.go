@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -301,7 +300,7 @@ func (s *Server) handlePackageFile(w http.ResponseWriter, r *http.Request) {
 type packageView struct {
 	store.RulesPackage
 	OfferedMaturity string                    `json:"offered_maturity"`
-	Rollout         *rolloutView              `json:"rollout,omitempty"`
+	Rollout         *RolloutView              `json:"rollout,omitempty"`
 	Assignments     []store.PackageAssignment `json:"assignments"`
 }
 
@@ -316,8 +315,8 @@ const (
 	RolloutUnverified     = "unverified"      // not served at all
 )
 
-// rolloutView is where a package's ring rollout stands.
-type rolloutView struct {
+// RolloutView is where a package's ring rollout stands (admin API and console).
+type RolloutView struct {
 	Status               string    `json:"status"`
 	PromoteAfterDays     int       `json:"promote_after_days,omitempty"`
 	PromoteMinSuccessPct int       `json:"promote_min_success_pct,omitempty"`
@@ -334,12 +333,12 @@ type rolloutView struct {
 }
 
 // Rollout describes where a package's rollout stands at now (nil for a PROD package).
-func rollout(p store.RulesPackage, now time.Time) *rolloutView {
+func Rollout(p store.RulesPackage, now time.Time) *RolloutView {
 	if p.Maturity == store.MaturityProd {
 		return nil
 	}
 	days, pct := p.PromotionRule()
-	v := &rolloutView{PromoteAfterDays: days, PromoteMinSuccessPct: pct, EligibleAt: p.EligibleAt(),
+	v := &RolloutView{PromoteAfterDays: days, PromoteMinSuccessPct: pct, EligibleAt: p.EligibleAt(),
 		RingHosts: p.LastCheck.RingHosts, SuccessHosts: p.LastCheck.SuccessHosts, CheckedAt: p.LastCheck.At,
 		Note: p.LastCheck.Note, PromotedAt: p.PromotedAt, PromotedBy: p.PromotedBy}
 	if !p.LastCheck.At.IsZero() && p.LastCheck.RingHosts > 0 {
@@ -374,7 +373,7 @@ func successEnough(c store.PromotionCheck, minPct int) bool {
 }
 
 func (s *Server) packageView(p store.RulesPackage, assigns []store.PackageAssignment) packageView {
-	v := packageView{RulesPackage: p, OfferedMaturity: p.OfferedMaturity(), Rollout: rollout(p, s.now()),
+	v := packageView{RulesPackage: p, OfferedMaturity: p.OfferedMaturity(), Rollout: Rollout(p, s.now()),
 		Assignments: []store.PackageAssignment{}}
 	for _, a := range assigns {
 		if a.Package == p.Name {
@@ -438,7 +437,7 @@ func (s *Server) handleUploadPackage(w http.ResponseWriter, r *http.Request) {
 	row.Filename = ctl.Package + "_" + ctl.Version + ".wapt"
 	row.Description, row.Signer, row.SignerFingerprint, row.SignatureDate = ctl.Description, ctl.Signer, ctl.SignerFingerprint, ctl.SignatureDate
 	row.TargetGroups, row.PromoteAfterDays, row.PromoteMinSuccessPct = ctl.TargetGroups, ctl.PromoteAfterDays, ctl.PromoteMinSuccessPct
-	if row.Control, err = controlText(data); err != nil {
+	if row.Control, err = pkg.ControlText(data); err != nil {
 		s.fail(w, r, errStatus(http.StatusUnprocessableEntity, "", "package refused: %v", err))
 		return
 	}
@@ -473,30 +472,6 @@ func (s *Server) handleUploadPackage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, s.packageView(stored, assigns))
-}
-
-// controlText reads WAPT/control from a package zip (already checked by pkg).
-func controlText(data []byte) (string, error) {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return "", fmt.Errorf("not a zip: %w", err)
-	}
-	for _, f := range zr.File {
-		if f.Name != pkg.ControlName {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", pkg.ControlName, err)
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, 64<<10))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", pkg.ControlName, err)
-		}
-		return string(b), nil
-	}
-	return "", fmt.Errorf("%s is missing", pkg.ControlName)
 }
 
 // --- admin: list, get, policy, delete, promote --------------------------------------------

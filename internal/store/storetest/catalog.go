@@ -220,13 +220,22 @@ func match(u wu.Update, f store.UpdateFilter, needed map[wu.UpdateKey]bool) bool
 	if len(f.Products) > 0 && !slices.ContainsFunc(u.Products, func(p string) bool { return slices.Contains(f.Products, p) }) {
 		return false
 	}
-	if f.Search != "" {
-		text := strings.ToLower(u.Title)
-		for _, kb := range u.KBs {
-			text = "kb" + kb + " " + text
-		}
-		if !strings.Contains(text, strings.ToLower(f.Search)) {
-			return false
+	if q := strings.ToLower(strings.TrimSpace(f.Search)); q != "" {
+		// "KB" then digits, or 6 digits or more: the KBs starting with them; else part
+		// of the title or of "kbNNN".
+		digits := strings.TrimSpace(strings.TrimPrefix(q, "kb"))
+		if digits != "" && strings.Trim(digits, "0123456789") == "" && (strings.HasPrefix(q, "kb") || len(digits) >= 6) {
+			if !slices.ContainsFunc(u.KBs, func(kb string) bool { return strings.HasPrefix(kb, digits) }) {
+				return false
+			}
+		} else {
+			text := strings.ToLower(u.Title)
+			for _, kb := range u.KBs {
+				text = "kb" + kb + " " + text
+			}
+			if !strings.Contains(text, q) {
+				return false
+			}
 		}
 	}
 	if f.Superseded != nil && *f.Superseded != (len(u.SupersededBy) > 0) {
@@ -275,6 +284,9 @@ func testListFilters(t *testing.T, s store.Store) {
 		{"classification", store.UpdateFilter{Classifications: []string{"Drivers"}}},
 		{"KB with prefix", store.UpdateFilter{Search: "KB5000007"}},
 		{"KB digits", store.UpdateFilter{Search: "6000010"}},
+		{"KB prefix", store.UpdateFilter{Search: "kb500001"}},
+		{"KB digits prefix", store.UpdateFilter{Search: "500002"}},
+		{"short digits in titles", store.UpdateFilter{Search: "03"}},
 		{"title words any case", store.UpdateFilter{Search: "update 03 FOR windows"}},
 		{"like wildcards are literal", store.UpdateFilter{Search: "100%_"}},
 		{"superseded", store.UpdateFilter{Superseded: store.Bool(true)}},
@@ -313,6 +325,15 @@ func testListFilters(t *testing.T, s store.Store) {
 	}
 	if u := page.Updates[0]; u.HostsNeeding != 1 || u.HostsInstalled != 0 {
 		t.Errorf("update 3 needed by %d installed on %d, want 1 and 0", u.HostsNeeding, u.HostsInstalled)
+	}
+	// A KB search follows a change of an update's KBs.
+	us[3].KBs = []string{"KB7770001", "7770002"}
+	importAll(t, s, us, cats, at(2))
+	for q, want := range map[string]int{"kb5000003": 0, "KB7770001": 1, "7770002": 1, "kb777": 1} {
+		page, err := s.ListUpdates(ctx, store.UpdateFilter{Search: q})
+		if err != nil || page.Total != want {
+			t.Errorf("search %q after a KB change: %v, %d updates, want %d", q, err, page.Total, want)
+		}
 	}
 }
 

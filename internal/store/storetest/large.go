@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,10 +73,56 @@ func LargeCatalog(t *testing.T, s store.Store, n int) {
 	timed("search title", store.UpdateFilter{Search: "update 07 for office"})
 	timed("needed", store.UpdateFilter{Needed: store.Bool(true), WithFacets: true})
 	timed("not downloaded, superseded", store.UpdateFilter{Downloaded: store.Bool(false), Superseded: store.Bool(true)})
+	percentiles(t, s, n)
 	start = time.Now()
 	fs, err := s.NeededFiles(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("needed files: %d in %v", len(fs), time.Since(start).Round(100*time.Microsecond))
+}
+
+// percentiles logs p50/p95/max of ListUpdates over random pages, unfiltered and with the
+// console's three typical filters (severity + product, classification, KB search).
+func percentiles(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	sorts := []store.UpdateSort{store.SortCreated, store.SortTitle, store.SortSeverity, store.SortKB, store.SortClassification}
+	pages := max(1, n/50)
+	cases := []struct {
+		name string
+		f    func() store.UpdateFilter
+	}{
+		{"unfiltered, any page, any order", func() store.UpdateFilter {
+			return store.UpdateFilter{Sort: sorts[rng.IntN(len(sorts))], Desc: rng.IntN(2) == 0, Offset: 50 * rng.IntN(pages)}
+		}},
+		{"severity Critical + product", func() store.UpdateFilter {
+			return store.UpdateFilter{Severities: []wu.Severity{wu.SeverityCritical}, Products: []string{"Windows 11"},
+				Offset: 50 * rng.IntN(max(1, pages/15))}
+		}},
+		{"classification, not needed", func() store.UpdateFilter {
+			return store.UpdateFilter{Classifications: []string{"Security Updates"}, Needed: store.Bool(false),
+				Offset: 50 * rng.IntN(max(1, pages/5))}
+		}},
+		{"KB search", func() store.UpdateFilter {
+			return store.UpdateFilter{Search: fmt.Sprintf("KB%d", 5_000_000+rng.IntN(n))}
+		}},
+	}
+	for _, c := range cases {
+		var ds []time.Duration
+		for range 24 {
+			f := c.f()
+			start := time.Now()
+			if _, err := s.ListUpdates(ctx, f); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		q := func(p float64) time.Duration {
+			return ds[min(len(ds)-1, int(float64(len(ds))*p))].Round(100 * time.Microsecond)
+		}
+		t.Logf("%-40s p50 %v, p95 %v, max %v", c.name, q(.5), q(.95), q(1))
+	}
 }

@@ -85,3 +85,26 @@ func TestPlanReport(t *testing.T) {
 		t.Errorf("full plan = %+v", p)
 	}
 }
+
+func TestKBRange(t *testing.T) {
+	for _, tt := range []struct {
+		in, lo, hi string
+		ok         bool
+	}{
+		{"KB5034441", "5034441", "5034442", true},
+		{" kb 5034 ", "5034", "5035", true},
+		{"kb5039", "5039", "503:", true},
+		{"5034441", "5034441", "5034442", true},
+		{"890830", "890830", "890831", true},
+		{"2024", "", "", false},  // a year in titles
+		{"07", "", "", false},    // "Update 07"
+		{"KB", "", "", false},    // no digits
+		{"kb12a", "", "", false}, // not a number
+		{"cumulative", "", "", false},
+	} {
+		lo, hi, ok := KBRange(tt.in)
+		if lo != tt.lo || hi != tt.hi || ok != tt.ok {
+			t.Errorf("KBRange(%q) = %q, %q, %v; want %q, %q, %v", tt.in, lo, hi, ok, tt.lo, tt.hi, tt.ok)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 //	updates u: id, source, created, title, severity, severity_rank, kb_num,
 //	           classification, search_text, superseded, downloaded_on
 //	update_products p: update_pk, product
+//	update_kbs k: kb (normalized as in search_text, no "kb"), update_pk (migration 0003)
 //	host_updates h: update_pk, status
 
 // SQL lists of store.NeededStatuses and store.WantedStatuses (a test keeps them equal).
@@ -88,10 +89,12 @@ func BuildUpdateList(d Dialect, f store.UpdateFilter, columns string) (UpdateLis
 	}
 	l := UpdateList{Limit: store.PageLimit(f.Limit, 50, 1000), sort: string(sort), desc: desc}
 
-	// Page. The inner query picks the rows; the outer one computes the caller's columns
-	// (host counts are subqueries) for those rows only, not for every row OFFSET skips.
+	// Page. The inner query picks the rows, reading only their ids and sort values (a
+	// covering index walk, or a sort of narrow records after a filter index); the outer
+	// one reads the caller's columns (host counts are subqueries) for those rows only,
+	// not for every row OFFSET skips or the sort orders.
 	b := &builder{d: d}
-	b.w("SELECT ", columns, ", u.id FROM (SELECT * FROM updates u WHERE TRUE")
+	b.w("SELECT ", columns, ", u.id FROM (SELECT u.id, ", col, " AS sk FROM updates u WHERE TRUE")
 	where(b, f, facetNone)
 	dir, cmp := "ASC", ">"
 	if desc {
@@ -116,7 +119,7 @@ func BuildUpdateList(d Dialect, f store.UpdateFilter, columns string) (UpdateLis
 	if f.Cursor == "" && f.Offset > 0 {
 		b.w(" OFFSET ", strconv.Itoa(f.Offset))
 	}
-	b.w(") u", order)
+	b.w(") p JOIN updates u ON u.id = p.id ORDER BY p.sk ", dir, ", p.id ", dir)
 	l.Page = b.stmt()
 
 	b = &builder{d: d}
@@ -179,7 +182,12 @@ func where(b *builder, f store.UpdateFilter, skip facet) {
 		b.w("))")
 	}
 	if s := strings.TrimSpace(f.Search); s != "" {
-		b.w(" AND u.search_text LIKE ", b.arg(LikePattern(s)), ` ESCAPE '\'`)
+		if lo, hi, ok := KBRange(s); ok {
+			// An index range on update_kbs, not a LIKE over every row.
+			b.w(" AND u.id IN (SELECT k.update_pk FROM update_kbs k WHERE k.kb >= ", b.arg(lo), " AND k.kb < ", b.arg(hi), ")")
+		} else {
+			b.w(" AND u.search_text LIKE ", b.arg(LikePattern(s)), ` ESCAPE '\'`)
+		}
 	}
 	if f.Needed != nil {
 		b.w(" AND")
@@ -209,6 +217,28 @@ func where(b *builder, f store.UpdateFilter, skip facet) {
 	if f.Source != "" {
 		b.w(" AND u.source = ", b.arg(string(f.Source)))
 	}
+}
+
+// minBareKBDigits is the length from which a search of digits alone is a KB number
+// (real ones have 6 or 7 digits) rather than part of a title ("2024", "1607", "07").
+const minBareKBDigits = 6
+
+// KBRange reports whether search s is a KB number, or the start of one: "KB" then
+// digits ("kb5034", "KB 5034441"), or minBareKBDigits digits or more ("5034441"). Then
+// the KBs it matches are the update_kbs.kb values in [lo, hi) (byte order): those
+// starting with its digits, as "kb"+digits matches search_text.
+func KBRange(s string) (lo, hi string, ok bool) {
+	s = strings.TrimSpace(s)
+	prefixed := len(s) >= 2 && strings.EqualFold(s[:2], "kb")
+	if prefixed {
+		s = strings.TrimSpace(s[2:])
+	}
+	if s == "" || strings.Trim(s, "0123456789") != "" || (!prefixed && len(s) < minBareKBDigits) {
+		return "", "", false
+	}
+	// The digits are ASCII: the next string after every one starting with s ends in the
+	// byte after its last digit ('9'+1 is ':').
+	return s, s[:len(s)-1] + string(s[len(s)-1]+1), true
 }
 
 func cursorArg(d Dialect, sort store.UpdateSort, v string) (any, error) {
