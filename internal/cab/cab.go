@@ -28,6 +28,7 @@ const (
 	fileFixedSize   = 16    // CFFILE without its name
 	dataFixedSize   = 8     // CFDATA without its reserve and data
 	maxNameBytes    = 256   // longest CFFILE name, terminating NUL included
+	fileNameGuess   = 32    // name bytes per CFFILE entry assumed by the first read of the table
 	maxFrame        = 32768 // largest uncompressed CFDATA block
 	maxHeaderRes    = 60000 // largest cbCFHeader the format allows
 
@@ -272,10 +273,12 @@ func (c *Cabinet) readFiles(n int) error {
 		return c.errorf("the header declares %d files from byte %d but the file ends at byte %d: truncated or %w",
 			n, off, c.size, ErrCorrupt)
 	}
-	// Read the whole table at once, bounded both by the longest possible table and by
-	// the bytes the file holds.
+	// The table is bounded both by the longest possible table and by the bytes the
+	// file holds. It is read in growing chunks, starting from a guess for short names:
+	// reading the longest possible table at once would mostly read (and allocate)
+	// bytes that are not part of it, 1.5 MB for a cabinet of 5,000 members.
 	tableLen := min(int64(n)*(fileFixedSize+maxNameBytes), c.size-off)
-	b, err := c.read(off, int(tableLen), "file table")
+	b, err := c.read(off, int(min(tableLen, int64(n)*(fileFixedSize+fileNameGuess)+fileFixedSize+maxNameBytes)), "file table")
 	if err != nil {
 		return err
 	}
@@ -283,6 +286,16 @@ func (c *Cabinet) readFiles(n int) error {
 	c.Files = make([]*File, 0, n)
 	pos := 0
 	for i := range n {
+		// Make sure the entry is wholly in b, whatever its name's length, unless the
+		// table ends first.
+		if len(b)-pos < fileFixedSize+maxNameBytes && int64(len(b)) < tableLen {
+			more := min(tableLen, max(2*int64(len(b)), int64(pos)+fileFixedSize+maxNameBytes)) - int64(len(b))
+			mb, err := c.read(off+int64(len(b)), int(more), "file table")
+			if err != nil {
+				return err
+			}
+			b = append(b, mb...)
+		}
 		if len(b)-pos < fileFixedSize+1 {
 			return c.errorf("file entry %d (at byte %d) runs past the end of the file at byte %d: truncated or %w",
 				i, off+int64(pos), c.size, ErrCorrupt)

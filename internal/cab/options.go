@@ -31,6 +31,7 @@ type options struct {
 	limits          Limits
 	verifyChecksums bool
 	name            string
+	pool            *DecoderPool // nil: every Walk allocates its own decoders
 }
 
 // Option configures Open.

@@ -31,9 +31,20 @@ type dataReader struct {
 }
 
 func newDataReader(r io.ReaderAt, size int64) *dataReader {
+	var buf []byte
+	return newDataReaderBuf(r, size, &buf)
+}
+
+// newDataReaderBuf is newDataReader reusing *buf (grown and stored back when too
+// small) as its buffer.
+func newDataReaderBuf(r io.ReaderAt, size int64, buf *[]byte) *dataReader {
 	// A buffer as large as the file (when small) or readChunk: either way at least as
 	// large as any block the file can hold.
-	return &dataReader{r: r, size: size, buf: make([]byte, min(size, readChunk))}
+	n := int(min(size, readChunk))
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return &dataReader{r: r, size: size, buf: (*buf)[:n]}
 }
 
 // bytes returns the n bytes at off, valid until the next call. The caller has checked

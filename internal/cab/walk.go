@@ -21,19 +21,20 @@ import (
 // first non-nil error.
 func (c *Cabinet) Walk(fn func(f *File, r io.Reader) error) error {
 	var (
-		dr   *dataReader
-		decs decoders
-		bud  = budget{max: c.opts.limits.MaxTotalSize}
+		dr  *dataReader
+		bud = budget{max: c.opts.limits.MaxTotalSize}
 	)
+	ws := c.opts.pool.get()
+	defer c.opts.pool.put(ws)
 	for fi := range c.Folders {
 		members := c.members[fi]
 		if len(members) == 0 {
 			continue
 		}
 		if dr == nil {
-			dr = newDataReader(c.r, c.size)
+			dr = newDataReaderBuf(c.r, c.size, &ws.buf)
 		}
-		s, ferr := c.newStream(fi, dr, &decs, &bud)
+		s, ferr := c.newStream(fi, dr, &ws.decs, &bud)
 		for _, f := range members {
 			mr := &memberReader{c: c, f: f, s: s, remaining: f.Size}
 			if ferr != nil {

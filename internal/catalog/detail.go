@@ -37,7 +37,7 @@ func (rd *reader) prepare() {
 	var queue []int32
 	for i := range m.rows {
 		for _, c := range m.catsOf(&m.rows[i]) {
-			if ri, ok := m.byID[c.id]; ok && need[ri]&isCategory == 0 {
+			if ri, ok := m.rowOfID(c.id); ok && need[ri]&isCategory == 0 {
 				need[ri] |= isCategory | needCat
 				queue = append(queue, ri)
 			}
@@ -47,7 +47,7 @@ func (rd *reader) prepare() {
 		ri := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		for _, p := range m.prereqsOf(&m.rows[ri]) {
-			if pi, ok := m.byID[p]; ok && need[pi]&isCategory == 0 && m.rows[pi].flags&(flagEvaluate|flagNotSoftware) != 0 {
+			if pi, ok := m.rowOfID(p); ok && need[pi]&isCategory == 0 && m.rows[pi].flags&(flagEvaluate|flagNotSoftware) != 0 {
 				need[pi] |= isCategory | needCat
 				queue = append(queue, pi)
 			}
@@ -68,7 +68,7 @@ func (rd *reader) prepare() {
 			continue
 		}
 		for _, b := range m.bundledByOf(r) {
-			if bi, ok := m.byRev[b]; ok && need[bi]&isRecord != 0 {
+			if bi, ok := m.byRev.get(b); ok && need[bi]&isRecord != 0 {
 				need[i] |= needX
 			}
 		}
@@ -177,11 +177,14 @@ func (rd *reader) readDetail(sp *spooled, ws *workerState) error {
 	if err != nil {
 		return err
 	}
-	c, err := cab.Open(ra, sp.size, cab.WithName(name), rd.innerLimits())
+	c, err := cab.Open(ra, sp.size, cab.WithName(name), rd.innerLimits(), cab.WithDecoderPool(rd.decoders))
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	ws.cabs++
+	if sp.sparse != nil {
+		ws.skipped += int64(sp.sparse.dropped) // members of c/ and e/ folders, which are not x/ or l/
+	}
 	m := rd.model
 	// decodedTo[folder] is how far the folder's stream was decoded.
 	decodedTo := make([]int64, len(c.Folders))
@@ -194,7 +197,12 @@ func (rd *reader) readDetail(sp *spooled, ws *workerState) error {
 			ws.skipped++
 			return nil
 		}
-		ri, ok := m.byRev[rev]
+		if sp.sparse != nil && !sp.sparse.kept(f.Folder) {
+			// wantedMember, which chose the folders to keep, accepts every name
+			// fragmentName does: this cannot happen.
+			return fmt.Errorf("%s: internal error: %s is in folder %d, which was not kept", name, f.Name, f.Folder)
+		}
+		ri, ok := m.byRev.get(rev)
 		if !ok {
 			ws.skipped++ // details of a revision package.xml does not list
 			return nil
@@ -247,13 +255,10 @@ func (rd *reader) readDetail(sp *spooled, ws *workerState) error {
 			}
 			d.x = x
 		case 'l':
-			l, err := parseL(ws.scan, buf)
+			l, err := parseLDesc(ws.scan, buf, !rd.opts.NoDescriptions && rd.need[ri]&needCat == 0)
 			if err != nil {
 				warn.add("malformed fragment", "%s: %s: %v; ignored", name, f.Name, err)
 				return nil
-			}
-			if rd.opts.NoDescriptions || rd.need[ri]&needCat != 0 {
-				l.description = ""
 			}
 			d.l, d.rank = l, rank
 		}

@@ -8,6 +8,16 @@
 // detail cabinet is decoded once, in parallel, keeping only the x/<rev> and
 // l/<lang>/<rev> fragments of the revisions needed, so that c/, e/ and files/ members
 // are skipped (and their folders not even decoded when no needed member shares them).
+//
+// The two cores of a small server are kept busy this way: package.cab is read with
+// a reader of its own from the start of the outer cabinet while the outer walk goes
+// on; the walk keeps of each detail cabinet only its tables and the data of the
+// folders that hold x/ and l/ members (a few hundred KB of several MB, in memory, so
+// that all of them wait there while package.xml is parsed); the detail workers share
+// their LZX windows (cab.DecoderPool); what the records need from package.xml alone
+// is computed while the workers run; the records are built in parallel and delivered
+// in package.xml order.
+//
 // Defects a real catalog may have (missing fragments, dangling links, unknown
 // elements) are counted as warnings; a structural error is fatal and names the
 // cabinet member and the byte offset.

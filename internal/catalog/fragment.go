@@ -110,10 +110,11 @@ func parseX(s *scanner, doc []byte, rev int64, w *warnings) (*xProps, error) {
 	s.resetBytes(toUTF8(doc))
 	s.wantText = true
 	x := &xProps{}
-	var stack []int
-	var text []byte // character data of the innermost text element
+	stack := s.fragStack[:0]
+	text := s.fragText[:0] // character data of the innermost text element
+	digestAlg := s.fragAlg[:0]
+	defer func() { s.fragStack, s.fragText, s.fragAlg = stack, text, digestAlg }()
 	var curFile *fileInfo
-	var digestAlg []byte
 	for {
 		k, err := s.next()
 		if err != nil {
@@ -222,12 +223,16 @@ func containsString(list []string, s string) bool {
 }
 
 // parseL reads an l/<lang>/ fragment: <Title> and <Description>, wherever they sit.
-func parseL(s *scanner, doc []byte) (lProps, error) {
+func parseL(s *scanner, doc []byte) (lProps, error) { return parseLDesc(s, doc, true) }
+
+// parseLDesc is parseL; without wantDesc, the description is checked but not kept.
+func parseLDesc(s *scanner, doc []byte, wantDesc bool) (lProps, error) {
 	s.resetBytes(toUTF8(doc))
 	s.wantText = true
 	var l lProps
-	var stack []byte // 't' title, 'd' description, 0 other
-	var text []byte
+	stack := s.fragText[:0] // 't' title, 'd' description, 0 other
+	text := s.fragAlg[:0]
+	defer func() { s.fragText, s.fragAlg = stack, text }()
 	for {
 		k, err := s.next()
 		if err != nil {
@@ -246,7 +251,9 @@ func parseL(s *scanner, doc []byte) (lProps, error) {
 			case "Title":
 				c = 't'
 			case "Description":
-				c = 'd'
+				if wantDesc {
+					c = 'd'
+				}
 			}
 			stack = append(stack, c)
 			text = text[:0]

@@ -121,17 +121,26 @@ func (r *row) createdTime() time.Time {
 type model struct {
 	packageID string
 	created   time.Time
-	guids     map[[16]byte]int32 // UpdateIds that are GUIDs (all of them, normally)
-	ids       map[string]int32   // other UpdateIds, lower case
-	idStr     []string
-	rows      []row
-	byRev     map[int64]int32 // revision id → row
-	byID      map[int32]int32 // id → row (the first row of that UpdateId)
-	locs      map[sha1Key]string
-	langs     map[string]uint8 // language code → index into langList
-	langList  []string
-	maxRows   int
-	warn      *warnings
+	guids     guidTable        // UpdateIds that are GUIDs (all of them, normally)
+	ids       map[string]int32 // other UpdateIds, lower case
+	// idStr is the text of each id (lower case), set when parsePackage returns;
+	// while it runs, the texts accumulate in idText, id i's ending at idEnd[i].
+	idStr  []string
+	idText []byte
+	idEnd  []int
+	rows   []row
+	byRev  revTable // revision id → row
+	byID   []int32  // id → row (the first row of that UpdateId), -1 for none
+	locs   sha1Table
+	// locURL are the URLs locs indexes, set when parsePackage returns; while it
+	// runs, they accumulate in urlText, URL i ending at urlEnd[i].
+	locURL   []string
+	urlText  []byte
+	urlEnd   []int
+	langs    map[string]uint8 // language code → index into langList
+	langList []string
+	maxRows  int
+	warn     *warnings
 
 	catArena []catRef
 	idArena  []int32
@@ -141,16 +150,54 @@ type model struct {
 
 func newModel(maxRows int, w *warnings) *model {
 	return &model{
-		guids:    map[[16]byte]int32{},
 		ids:      map[string]int32{},
-		byRev:    map[int64]int32{},
-		byID:     map[int32]int32{},
-		locs:     map[sha1Key]string{},
 		langs:    map[string]uint8{"": 0},
 		langList: []string{""},
 		maxRows:  maxRows,
 		warn:     w,
 	}
+}
+
+// rowOfID returns the first row of UpdateId id.
+func (m *model) rowOfID(id int32) (int32, bool) {
+	if id < 0 || int(id) >= len(m.byID) || m.byID[id] < 0 {
+		return 0, false
+	}
+	return m.byID[id], true
+}
+
+// location returns the URL of a payload file.
+func (m *model) location(k *sha1Key) (string, bool) {
+	i, ok := m.locs.get(k)
+	if !ok {
+		return "", false
+	}
+	return m.locURL[i], true
+}
+
+// idString returns the text of id while package.xml is parsed (idStr afterwards).
+func (m *model) idString(id int32) string {
+	if m.idEnd == nil {
+		return m.idStr[id]
+	}
+	start := 0
+	if id > 0 {
+		start = m.idEnd[id-1]
+	}
+	return string(m.idText[start:m.idEnd[id]])
+}
+
+// substrings cuts text at ends into strings: substrings of one string, rather than
+// one allocation each (package.xml has about 136,000 ids and 97,000 URLs).
+func substrings(text []byte, ends []int) []string {
+	all := string(text)
+	out := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		out[i] = all[start:end]
+		start = end
+	}
+	return out
 }
 
 func (m *model) catsOf(r *row) []catRef { return m.catArena[r.cats.off : r.cats.off+uint32(r.cats.n)] }
@@ -172,13 +219,17 @@ func (m *model) langOf(r *row) string { return m.langList[r.lang] }
 func (m *model) grow(xmlSize int64) {
 	n := int(min(xmlSize/600, int64(m.maxRows))) + 16
 	m.rows = make([]row, 0, n)
-	m.guids = make(map[[16]byte]int32, n+n/16)
-	m.byRev = make(map[int64]int32, n)
-	m.byID = make(map[int32]int32, n)
-	m.locs = make(map[sha1Key]string, n*3/4)
-	m.catArena = make([]catRef, 0, n)
+	m.guids = newGUIDTable(n + n/16)
+	m.byRev = newRevTable(n)
+	m.byID = make([]int32, 0, n+n/16)
+	m.idEnd = make([]int, 0, n+n/16)
+	m.idText = make([]byte, 0, 36*(n+n/16))
+	m.locs = newSHA1Table(n * 3 / 4)
+	m.urlEnd = make([]int, 0, n*3/4)
+	m.urlText = make([]byte, 0, 120*n*3/4)
+	m.catArena = make([]catRef, 0, 2*n)
 	m.idArena = make([]int32, 0, 2*n)
-	m.revArena = make([]int64, 0, n)
+	m.revArena = make([]int64, 0, 2*n)
 	m.keyArena = make([]sha1Key, 0, n)
 }
 
@@ -186,43 +237,57 @@ func (m *model) grow(xmlSize int64) {
 func (m *model) internID(b []byte) int32 {
 	b = trimSpaceBytes(b)
 	if g, ok := parseGUID(b); ok {
-		if i, ok := m.guids[g]; ok {
-			return i
+		i, added := m.guids.add(&g, int32(len(m.idEnd)))
+		if added {
+			m.newID(b)
 		}
-		i := int32(len(m.idStr))
-		m.guids[g] = i
-		m.idStr = append(m.idStr, strings.ToLower(string(b)))
 		return i
 	}
 	s := strings.ToLower(string(b))
 	if i, ok := m.ids[s]; ok {
 		return i
 	}
-	i := int32(len(m.idStr))
+	i := int32(len(m.idEnd))
 	m.ids[s] = i
-	m.idStr = append(m.idStr, s)
+	m.newID([]byte(s))
 	return i
 }
+
+// newID appends the text of a new id, in lower case.
+func (m *model) newID(b []byte) {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		m.idText = append(m.idText, c)
+	}
+	m.idEnd = append(m.idEnd, len(m.idText))
+	m.byID = append(m.byID, -1)
+}
+
+// hexVal maps hexadecimal digits to their value, everything else to 0xFF.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = unhex(byte(i))
+	}
+	return t
+}()
+
+// guidPairs are the offsets of the 16 digit pairs of the 8-4-4-4-12 form.
+var guidPairs = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
 // parseGUID decodes the 8-4-4-4-12 hexadecimal form, any letter case.
 func parseGUID(b []byte) (g [16]byte, ok bool) {
 	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
 		return g, false
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, lo := unhex(b[i]), unhex(b[i+1])
-		if hi > 15 || lo > 15 {
-			return g, false
-		}
-		g[j] = hi<<4 | lo
-		j++
+	bad := byte(0)
+	for j, i := range guidPairs {
+		hi, lo := hexVal[b[i]], hexVal[b[i+1]]
+		bad |= hi | lo
+		g[j] = hi<<4 | lo&0x0F
 	}
-	return g, j == 16
+	return g, bad&0xF0 == 0
 }
 
 func unhex(c byte) byte {
@@ -362,6 +427,9 @@ func (m *model) parsePackage(r io.Reader, lim XMLLimits) error {
 			if len(m.rows) == 0 && m.packageID == "" {
 				return &xmlSyntaxError{Offset: s.base + int64(s.r), Msg: "no <OfflineSyncPackage> or <Update> element (is this package.xml?)"}
 			}
+			m.idStr = substrings(m.idText, m.idEnd)
+			m.locURL = substrings(m.urlText, m.urlEnd)
+			m.idText, m.idEnd, m.urlText, m.urlEnd = nil, nil, nil, nil
 			return nil
 		case tokEnd:
 			stack = stack[:len(stack)-1]
@@ -433,13 +501,14 @@ func (m *model) parsePackage(r io.Reader, lim XMLLimits) error {
 				m.warn.add("invalid file digest", "<FileLocation Id=%q> is not a base64 SHA-1", s.attr("Id"))
 				break
 			}
-			url := string(trimSpaceBytes(s.attr("Url")))
-			if url == "" {
+			url := trimSpaceBytes(s.attr("Url"))
+			if len(url) == 0 {
 				m.warn.add("file location without URL", "<FileLocation Id=%q> has no Url", s.attr("Id"))
 				break
 			}
-			if _, dup := m.locs[k]; !dup {
-				m.locs[k] = url
+			if _, added := m.locs.add(&k, int32(len(m.urlEnd))); added {
+				m.urlText = append(m.urlText, url...)
+				m.urlEnd = append(m.urlEnd, len(m.urlText))
 			}
 		}
 	}
@@ -447,8 +516,8 @@ func (m *model) parsePackage(r io.Reader, lim XMLLimits) error {
 
 // label names a row in warnings, even one without an UpdateId.
 func (m *model) label(r *row) string {
-	if r.id >= 0 && int(r.id) < len(m.idStr) {
-		return m.idStr[r.id]
+	if r.id >= 0 && (int(r.id) < len(m.idEnd) || int(r.id) < len(m.idStr)) {
+		return m.idString(r.id)
 	}
 	return fmt.Sprintf("(revision %d, no UpdateId)", r.revID)
 }
@@ -499,13 +568,12 @@ func (m *model) addRow(r *row, l *rowLists, off int64) error {
 	if len(m.rows) >= m.maxRows {
 		return &xmlSyntaxError{Offset: off, Msg: fmt.Sprintf("more than %d <Update> rows (raise Options.MaxUpdates if this catalog is genuine)", m.maxRows)}
 	}
-	if _, dup := m.byRev[r.revID]; dup {
+	i := int32(len(m.rows))
+	if _, added := m.byRev.add(r.revID, i); !added {
 		m.warn.add("duplicate revision", "revision %d appears twice in package.xml; the second row is ignored", r.revID)
 		return nil
 	}
-	i := int32(len(m.rows))
-	m.byRev[r.revID] = i
-	if _, dup := m.byID[r.id]; !dup {
+	if m.byID[r.id] < 0 {
 		m.byID[r.id] = i
 	}
 	r.cats, m.catArena = spanOf(m.catArena, l.cats)

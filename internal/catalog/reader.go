@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,11 @@ type Options struct {
 	// TempDir receives inner cabinets that do not fit MemoryBudget; "" = os.TempDir().
 	TempDir string
 	// MemoryBudget bounds the bytes of inner cabinets held in memory at once while
-	// they wait to be decoded; the others are spooled to temporary files. 0 = 64 MiB.
+	// they wait to be decoded; the others are spooled to temporary files. Of a
+	// detail cabinet only its tables and its folders with x/ and l/ members are
+	// held (but the budget must admit the most that can take: from its first such
+	// folder to its end); the package cabinet is read straight from the outer one
+	// when it comes right after index.xml, as in Microsoft's catalogs. 0 = 64 MiB.
 	MemoryBudget int64
 	// MaxUpdates bounds the <Update> rows of package.xml; 0 = 1,000,000.
 	MaxUpdates int
@@ -159,8 +164,10 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Catalo
 		pkgReady: make(chan struct{}),
 		mem:      memGate{freed: make(chan struct{}, 1)},
 		queue:    make(chan *spooled, len(outer.Files)+1),
+		decoders: cab.NewDecoderPool(),
 	}
 	defer rd.releasePending()
+	rd.outer = outer
 
 	var wg sync.WaitGroup
 	workerStats := make([]*workerState, opts.Workers)
@@ -218,25 +225,33 @@ type reader struct {
 	pkgSeen bool
 	present map[string]bool // detail cabinets found in the outer cabinet
 
-	pkgWG    sync.WaitGroup
-	pkgReady chan struct{} // closed when model, need and details are ready
-	model    *model
-	need     []uint8 // per row: needX, needL, needCat
-	details  []detail
-	cabWarn  []*warnings // per detail cabinet, written by the worker that reads it
-	queue    chan *spooled
+	pkgWG     sync.WaitGroup
+	pkgReady  chan struct{} // closed when model, need and details are ready
+	model     *model
+	need      []uint8 // per row: needX, needL, needCat
+	lk        *links  // set by linked
+	linksOnce sync.Once
+	details   []detail
+	cabWarn   []*warnings // per detail cabinet, written by the worker that reads it
+	queue     chan *spooled
+
+	outer   *cab.Cabinet
+	pkgFile *cab.File // the package cabinet, read by streamPackage
 
 	mem          memGate
-	outerDecoded int64 // by the outer walk
-	pkgDecoded   int64 // by the package parser
+	decoders     *cab.DecoderPool // LZX windows shared by the detail workers' walks
+	outerDecoded int64            // by the outer walk
+	pkgDecoded   int64            // by the package parser
 }
 
-// spooled is an inner cabinet copied out of the outer one: in memory or in a temporary file.
+// spooled is an inner cabinet copied out of the outer one: whole in memory or in a
+// temporary file, or (detail cabinets) its tables and x/ and l/ folders in memory.
 type spooled struct {
 	member string
 	key    string
 	cabIdx int // index into index.details; -1 for the package cabinet
 	data   []byte
+	sparse *sparseCab
 	file   *os.File
 	size   int64
 	mem    int64
@@ -248,6 +263,9 @@ type spooled struct {
 // reader makes one small read per directory entry, thousands per detail cabinet,
 // which cost a system call each on a file.
 func (sp *spooled) readerAt(buf *[]byte, maxLoad int64) (io.ReaderAt, error) {
+	if sp.sparse != nil {
+		return sp.sparse, nil
+	}
 	if sp.file == nil {
 		return bytesReaderAt(sp.data), nil
 	}
@@ -271,7 +289,7 @@ func (sp *spooled) release() {
 		os.Remove(name)
 		sp.file = nil
 	}
-	sp.data = nil
+	sp.data, sp.sparse = nil, nil
 	if sp.mem > 0 {
 		sp.rd.mem.release(sp.mem)
 		sp.mem = 0
@@ -331,18 +349,42 @@ func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
 		for _, sp := range pending {
 			rd.dispatch(sp)
 		}
+		if !rd.pkgSeen {
+			if pf := rd.packageMember(f); pf != nil {
+				if err := rd.checkInnerSize(pf); err != nil {
+					return err
+				}
+				rd.pkgSeen, rd.pkgFile = true, pf
+				rd.startPackage(func() error { return rd.streamPackage(rd.outer, pf) })
+			}
+		}
 		return nil
 	case strings.HasSuffix(key, ".cab"):
+		if f == rd.pkgFile {
+			rd.outerDecoded += f.Size // by streamPackage's reader; this one skips it
+			return nil
+		}
+		if rd.index != nil && key == rd.index.packageKey && rd.pkgSeen {
+			rd.warn.add("unexpected member", "%s: a second %s is ignored", outerName, f.Name)
+			return nil
+		}
 		if rd.index != nil && key != rd.index.packageKey {
 			if _, listed := rd.index.byKey[key]; !listed {
 				rd.warn.add("unexpected member", "%s: %s is not listed in index.xml; skipped", outerName, f.Name)
 				return nil
 			}
 		}
-		sp, err := rd.spool(f, r)
+		var sp *spooled
+		var err error
+		if rd.index != nil && key != rd.index.packageKey {
+			sp, err = rd.captureDetail(f, r)
+		} else {
+			sp, err = rd.spool(f, r, true)
+		}
 		if err != nil {
 			return err
 		}
+		rd.outerDecoded += f.Size
 		if rd.index == nil {
 			rd.pending = append(rd.pending, sp)
 			return nil
@@ -355,16 +397,59 @@ func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
 	}
 }
 
-// spool copies an inner cabinet out of the outer one, into memory when the budget
-// allows, else into a temporary file.
-func (rd *reader) spool(f *cab.File, r io.Reader) (*spooled, error) {
+// checkInnerSize enforces Options.MaxInnerCab.
+func (rd *reader) checkInnerSize(f *cab.File) error {
 	if f.Size > rd.opts.MaxInnerCab {
-		return nil, fmt.Errorf("%s: member %s is %d bytes, more than the %d-byte limit on inner cabinets (Options.MaxInnerCab): %w", outerName, f.Name, f.Size, rd.opts.MaxInnerCab, ErrCorrupt)
+		return fmt.Errorf("%s: member %s is %d bytes, more than the %d-byte limit on inner cabinets (Options.MaxInnerCab): %w", outerName, f.Name, f.Size, rd.opts.MaxInnerCab, ErrCorrupt)
 	}
-	sp := &spooled{member: f.Name, key: memberKey(f.Name), size: f.Size, rd: rd, cabIdx: -1}
-	inMemory, err := rd.reserveMemory(f.Size)
+	return nil
+}
+
+// captureDetail copies a detail cabinet out of the outer one: its tables and the
+// data of its folders that hold x/ or l/ members into memory (see sparseCab) when its
+// layout allows and the memory budget admits the most that can take; else the whole
+// cabinet, as spool does.
+func (rd *reader) captureDetail(f *cab.File, r io.Reader) (*spooled, error) {
+	if err := rd.checkInnerSize(f); err != nil {
+		return nil, err
+	}
+	plan, head, err := planSparse(r, f.Size, wantedMember)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading member %s: %w", outerName, f.Name, err)
+	}
+	if plan == nil {
+		return rd.spool(f, io.MultiReader(bytes.NewReader(head), r), true)
+	}
+	inMemory, err := rd.reserveMemory(plan.bound)
 	if err != nil {
 		return nil, err
+	}
+	if !inMemory {
+		return rd.spool(f, io.MultiReader(bytes.NewReader(head), r), false)
+	}
+	sc, err := plan.capture(r)
+	if err != nil {
+		rd.mem.release(plan.bound)
+		return nil, fmt.Errorf("%s: reading member %s: %w", outerName, f.Name, err)
+	}
+	held := sc.held()
+	rd.mem.release(plan.bound - held)
+	return &spooled{member: f.Name, key: memberKey(f.Name), size: f.Size, rd: rd, cabIdx: -1, sparse: sc, mem: held}, nil
+}
+
+// spool copies an inner cabinet (member f, read from r) out of the outer one, into
+// memory when tryMemory is set and the budget allows, else into a temporary file.
+func (rd *reader) spool(f *cab.File, r io.Reader, tryMemory bool) (*spooled, error) {
+	if err := rd.checkInnerSize(f); err != nil {
+		return nil, err
+	}
+	sp := &spooled{member: f.Name, key: memberKey(f.Name), size: f.Size, rd: rd, cabIdx: -1}
+	inMemory := false
+	if tryMemory {
+		var err error
+		if inMemory, err = rd.reserveMemory(f.Size); err != nil {
+			return nil, err
+		}
 	}
 	if inMemory {
 		sp.mem = f.Size
@@ -388,7 +473,6 @@ func (rd *reader) spool(f *cab.File, r io.Reader) (*spooled, error) {
 			return nil, fmt.Errorf("%s: copying member %s to %s: %w", outerName, f.Name, tf.Name(), err)
 		}
 	}
-	rd.outerDecoded += f.Size
 	return sp, nil
 }
 
@@ -454,16 +538,11 @@ func (rd *reader) dispatch(sp *spooled) {
 			return
 		}
 		rd.pkgSeen = true
-		rd.pkgWG.Add(1)
-		go func() {
-			defer rd.pkgWG.Done()
-			defer sp.release()
-			if err := rd.readPackage(sp); err != nil {
-				rd.cancel(err)
-				return
-			}
-			close(rd.pkgReady)
-		}()
+		rd.startPackage(func() error {
+			err := rd.readPackage(sp)
+			sp.release()
+			return err
+		})
 		return
 	}
 	i, listed := ix.byKey[sp.key]
@@ -480,6 +559,55 @@ func (rd *reader) dispatch(sp *spooled) {
 	rd.present[sp.key] = true
 	sp.cabIdx = i
 	rd.queue <- sp
+}
+
+// startPackage runs read (which parses package.xml and prepares the model) in the
+// background; the detail workers start when it succeeds.
+func (rd *reader) startPackage(read func() error) {
+	rd.pkgWG.Add(1)
+	go func() {
+		defer rd.pkgWG.Done()
+		if err := read(); err != nil {
+			rd.cancel(err)
+			return
+		}
+		close(rd.pkgReady)
+		// What the records need from package.xml alone, while the workers read the
+		// detail cabinets.
+		if rd.ctx.Err() == nil {
+			rd.linked()
+		}
+	}()
+}
+
+// maxPackageSkip bounds how far into its folder the package cabinet may start for
+// streamPackage to read it with a reader of its own, which decodes the folder from
+// its start (Microsoft's package.cab comes second, right after index.xml).
+const maxPackageSkip = 64 << 20
+
+// packageMember returns the member of the outer cabinet that index.xml names as the
+// package cabinet, if the walk, now at member at, has yet to meet it (the first one
+// it will meet, when several have that name) and it starts near enough to the start
+// of its folder to be read apart.
+func (rd *reader) packageMember(at *cab.File) *cab.File {
+	var pf *cab.File
+	for _, f := range rd.outer.Files {
+		if memberKey(f.Name) != rd.index.packageKey {
+			continue
+		}
+		// Walk order: folder, then offset, then size (empty members first).
+		if pf == nil || f.Folder < pf.Folder || f.Folder == pf.Folder && (f.Offset < pf.Offset || f.Offset == pf.Offset && f.Size < pf.Size) {
+			pf = f
+		}
+	}
+	if pf == nil || pf.Offset > maxPackageSkip || !strings.HasSuffix(rd.index.packageKey, ".cab") {
+		return nil // the walk deals with it, as with any cabinet
+	}
+	// The walk meets pf after at: in a later folder, or further in at's folder.
+	if pf.Folder < at.Folder || pf.Folder == at.Folder && (pf.Offset < at.Offset || pf.Offset == at.Offset && pf.Size <= at.Size) {
+		return nil
+	}
+	return pf
 }
 
 // finishWalk checks that the outer cabinet held what a catalog must hold.
@@ -505,13 +633,44 @@ var ErrCorrupt = errors.New("corrupt or unsupported catalog")
 // readPackage parses package.xml out of the package cabinet, then prepares what the
 // detail workers need.
 func (rd *reader) readPackage(sp *spooled) error {
-	name := outerName + "/" + sp.member
 	var buf []byte
 	ra, err := sp.readerAt(&buf, rd.opts.MemoryBudget)
 	if err != nil {
 		return err
 	}
-	c, err := cab.Open(ra, sp.size, cab.WithName(name), rd.innerLimits())
+	return rd.parsePackageCab(ra, sp.size, sp.member)
+}
+
+// streamPackage reads the package cabinet, member f of the outer cabinet, straight
+// from the outer cabinet with a reader of its own, while the outer walk goes on with
+// the detail cabinets: package.xml is parsed from the start of Read, and the package
+// cabinet is never held whole. A cabinet whose layout needs random access is read
+// again, into memory.
+func (rd *reader) streamPackage(outer *cab.Cabinet, f *cab.File) error {
+	r, err := outer.OpenFile(f)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	err = rd.parsePackageCab(newSeqReaderAt(r, f.Size, f.Name), f.Size, f.Name)
+	if !errors.Is(err, errNotSequential) || rd.model != nil {
+		return err
+	}
+	if r, err = outer.OpenFile(f); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	sp, err := rd.spool(f, r, true)
+	if err != nil {
+		return err
+	}
+	defer sp.release()
+	return rd.readPackage(sp)
+}
+
+// parsePackageCab parses package.xml out of the package cabinet (member of the outer
+// cabinet, size bytes at ra), then prepares what the detail workers need.
+func (rd *reader) parsePackageCab(ra io.ReaderAt, size int64, member string) error {
+	name := outerName + "/" + member
+	c, err := cab.Open(ra, size, cab.WithName(name), rd.innerLimits())
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +105,11 @@ type scanner struct {
 	stackEnd []int  // end of each open element's name in stack
 	scratch  []byte // decoded attribute values and text
 	started  bool   // BOM check done
+
+	// Scratch space of the fragment parsers, kept from one fragment to the next.
+	fragStack []int
+	fragText  []byte
+	fragAlg   []byte
 }
 
 // newScanner reads a document from src through a buffer of bufSize bytes (grown as
@@ -384,8 +390,19 @@ func (s *scanner) decode(dst, raw []byte, at int, limit int, attr []byte) ([]byt
 		}
 		return "attribute " + string(attr)
 	}
+	// Where the next '&' and '\r' are in raw, -1 for none, -2 for not known.
+	amp, cr := -2, -2
 	for len(raw) > 0 {
-		j := bytes.IndexAny(raw, "&\r")
+		if amp == -2 {
+			amp = bytes.IndexByte(raw, '&')
+		}
+		if cr == -2 {
+			cr = bytes.IndexByte(raw, '\r')
+		}
+		j := amp
+		if j < 0 || cr >= 0 && cr < j {
+			j = cr
+		}
 		if j < 0 {
 			dst = append(dst, raw...)
 			break
@@ -393,16 +410,24 @@ func (s *scanner) decode(dst, raw []byte, at int, limit int, attr []byte) ([]byt
 		dst = append(dst, raw[:j]...)
 		if raw[j] == '\r' {
 			dst = append(dst, '\n')
-			raw = raw[j+1:]
-			at += j + 1
-			if len(raw) > 0 && raw[0] == '\n' {
-				raw = raw[1:]
-				at++
+			skip := j + 1
+			if skip < len(raw) && raw[skip] == '\n' {
+				skip++
+			}
+			raw = raw[skip:]
+			at += skip
+			cr = -2
+			if amp >= 0 {
+				amp -= skip
 			}
 			continue
 		}
 		raw = raw[j:]
 		at += j
+		if cr >= 0 {
+			cr -= j
+		}
+		amp = -2
 		end := bytes.IndexByte(raw, ';')
 		if end < 0 || end > 16 {
 			return dst, s.syntaxErr(at, "%s: '&' does not start a reference (write &amp;)", what())
@@ -428,6 +453,11 @@ func (s *scanner) decode(dst, raw []byte, at int, limit int, attr []byte) ([]byt
 		}
 		raw = raw[end+1:]
 		at += end + 1
+		if cr >= 0 { // a '\r' cannot be part of a valid reference
+			if cr -= end + 1; cr < 0 {
+				cr = -2
+			}
+		}
 		if len(dst) > limit {
 			break
 		}
@@ -520,7 +550,152 @@ func (s *scanner) checkName(q []byte, at int) error {
 	return nil
 }
 
+// simpleName marks the bytes of the names scanStartFast handles: ASCII letters,
+// digits, '_', '.', '-' and ':' (nothing to validate as UTF-8).
+var simpleName = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-' || c == ':'
+	}
+	return t
+}()
+
+// scanSimpleName returns the length of the simple name at b[0:], 0 when there is
+// none or it is not one scanStartFast handles: it must also pass checkName (at most
+// one colon, a valid first byte, the length limit).
+func (s *scanner) scanSimpleName(b []byte) int {
+	n := 0
+	for n < len(b) && simpleName[b[n]] {
+		n++
+	}
+	if n == 0 || n > s.lim.MaxNameBytes {
+		return 0
+	}
+	if c := b[0]; c == '-' || c == '.' || '0' <= c && c <= '9' {
+		return 0
+	}
+	if i := bytes.IndexByte(b[:n], ':'); i >= 0 && bytes.IndexByte(b[i+1:n], ':') >= 0 {
+		return 0
+	}
+	return n
+}
+
+// plainValue reports whether an attribute value can be used as it is: no '<' (an
+// error), '&' (a reference) or '\r' (a newline to normalise). It looks at eight
+// bytes at a time.
+func plainValue(v []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasByte := func(x, c uint64) bool {
+		x ^= c * ones
+		return (x-ones)&^x&highs != 0
+	}
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		if hasByte(x, '<') || hasByte(x, '&') || hasByte(x, '\r') {
+			return false
+		}
+		v = v[8:]
+	}
+	for _, c := range v {
+		if c == '<' || c == '&' || c == '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// scanStartFast reads the common start tag, whole in the buffer: simple names,
+// quoted values without references, carriage returns or '<', within the limits. It
+// returns false, having changed nothing that scanStartSlow does not set again, for
+// anything else, which scanStartSlow then reads or reports. On the tags it accepts,
+// both give the same token.
+func (s *scanner) scanStartFast() bool {
+	b := s.buf[s.r:s.w]
+	if len(s.stackEnd) >= s.lim.MaxDepth {
+		return false
+	}
+	n := s.scanSimpleName(b[1:])
+	if n == 0 {
+		return false
+	}
+	attrs := s.attrs[:0]
+	count := 0 // attributes, xmlns ones included
+	i := 1 + n
+	var end int
+	selfClose := false
+	for {
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i >= len(b) {
+			return false
+		}
+		if c := b[i]; c == '>' {
+			end = i
+			break
+		} else if c == '/' {
+			if i+1 < len(b) && b[i+1] == '>' {
+				end, selfClose = i+1, true
+				break
+			}
+			return false
+		}
+		an := s.scanSimpleName(b[i:])
+		if an == 0 {
+			return false
+		}
+		name := b[i : i+an]
+		k := i + an
+		for k < len(b) && isSpace(b[k]) {
+			k++
+		}
+		if k >= len(b) || b[k] != '=' {
+			return false
+		}
+		k++
+		for k < len(b) && isSpace(b[k]) {
+			k++
+		}
+		if k >= len(b) || b[k] != '"' && b[k] != '\'' {
+			return false
+		}
+		q := b[k]
+		vEnd := bytes.IndexByte(b[k+1:], q)
+		if vEnd < 0 || vEnd > s.lim.MaxAttrBytes {
+			return false
+		}
+		v := b[k+1 : k+1+vEnd]
+		if !plainValue(v) {
+			return false
+		}
+		if count >= s.lim.MaxAttrs {
+			return false
+		}
+		count++
+		if prefix, local := localName(name); string(prefix) != "xmlns" && (prefix != nil || string(local) != "xmlns") {
+			attrs = append(attrs, xmlAttr{local: local, value: v})
+		}
+		i = k + 1 + vEnd + 1
+	}
+	qname := b[1 : 1+n]
+	_, s.local = localName(qname)
+	s.attrs = attrs
+	s.scratch = s.scratch[:0]
+	s.stack = append(s.stack, qname...)
+	s.stackEnd = append(s.stackEnd, len(s.stack))
+	s.r += end + 1
+	s.selfEnd = selfClose
+	return true
+}
+
 func (s *scanner) scanStart() (tokKind, error) {
+	if s.scanStartFast() {
+		return tokStart, nil
+	}
+	return s.scanStartSlow()
+}
+
+// scanStartSlow reads any start tag, or reports why it cannot.
+func (s *scanner) scanStartSlow() (tokKind, error) {
 	b := s.buf[s.r:s.w]
 	// Find the end of the tag, honouring quotes.
 	end := -1
