@@ -46,6 +46,7 @@ func rules() map[string]rule {
 		"internal/api":             {only: []string{"internal/wu"}},
 		"internal/archtest":        {only: []string{}},
 		"internal/store/storetest": {only: []string{"internal/wu", "internal/store"}},
+		"internal/jsonlimit":       {only: []string{}},
 	}
 }
 
