@@ -47,6 +47,8 @@ func rules() map[string]rule {
 		"internal/archtest":        {only: []string{}},
 		"internal/store/storetest": {only: []string{"internal/wu", "internal/store"}},
 		"internal/jsonlimit":       {only: []string{}},
+		"internal/throttle":        {only: []string{}},
+		"internal/password":        leaf,
 	}
 }
 
