@@ -21,7 +21,8 @@ import (
 func openNativeHost(g *globals) (*host, error) {
 	w, err := wuawin.New(wuawin.Options{ClientApplicationID: "waptwua"})
 	if err != nil {
-		return nil, fmt.Errorf("Windows Update Agent: %w (run as SYSTEM or an administrator, in the console session)", err)
+		// One line: the COM call, its HRESULT in words and, when the code has one, what to do.
+		return nil, fmt.Errorf("Windows Update Agent: %w", err)
 	}
 	g.closers = append(g.closers, w.Close)
 	v := windows.RtlGetVersion()

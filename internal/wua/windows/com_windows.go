@@ -13,6 +13,7 @@ import (
 
 	ole "github.com/go-ole/go-ole"
 	"github.com/go-ole/go-ole/oleutil"
+	"golang.org/x/sys/windows/registry"
 
 	"github.com/openwua/waptwua/internal/wua"
 )
@@ -95,76 +96,94 @@ func (w *worker) shutdown() {
 	<-w.done
 }
 
-// comError translates a go-ole error into a wua.Error with the HRESULT in words.
-func comError(op string, err error) error {
+// oleError turns a go-ole error into a callError with its HRESULT.
+func oleError(err error) error {
 	var oe *ole.OleError
 	if !errors.As(err, &oe) {
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	}
 	var scode uint32
 	if ei, ok := oe.SubError().(ole.EXCEPINFO); ok {
 		scode = ei.SCODE()
 	}
-	return comFailure(op, uint32(oe.Code()), scode, err)
+	return &callError{HResult: uint32(oe.Code()), SCode: scode, Err: err}
 }
 
-// create makes a WUA automation object ("Microsoft.Update.Session" ...).
-func create(progID string) (*ole.IDispatch, error) {
+// comError is the error of a COM call outside a dispatch (initialisation).
+func comError(op string, err error) error {
+	var ce *callError
+	if errors.As(oleError(err), &ce) {
+		return comFailure(op, ce.HResult, ce.SCode, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// oleCOM implements comAPI with go-ole. Its methods run on the worker's thread.
+type oleCOM struct{}
+
+func (oleCOM) Create(progID string) (dispatch, error) {
 	unk, err := oleutil.CreateObject(progID)
 	if err != nil {
-		return nil, comError("create "+progID, err)
+		return nil, oleError(err)
 	}
 	defer unk.Release()
 	d, err := unk.QueryInterface(ole.IID_IDispatch)
 	if err != nil {
-		return nil, comError("create "+progID, err)
+		return nil, oleError(err)
 	}
-	return d, nil
+	return oleDispatch{d: d}, nil
 }
 
-func put(d *ole.IDispatch, name string, v any) error {
-	r, err := oleutil.PutProperty(d, name, v)
-	if err != nil {
-		return comError("set "+name, err)
+// oleDispatch implements dispatch over IDispatch.
+type oleDispatch struct{ d *ole.IDispatch }
+
+func oleArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if x, ok := a.(oleDispatch); ok {
+			a = x.d
+		}
+		out[i] = a
 	}
-	r.Clear()
+	return out
+}
+
+func (o oleDispatch) Get(member string, args ...any) (any, error) {
+	v, err := oleutil.GetProperty(o.d, member, oleArgs(args)...)
+	if err != nil {
+		return nil, oleError(err)
+	}
+	return result(v)
+}
+
+func (o oleDispatch) Put(member string, value any) error {
+	v, err := oleutil.PutProperty(o.d, member, oleArgs([]any{value})...)
+	if err != nil {
+		return oleError(err)
+	}
+	v.Clear()
 	return nil
 }
 
-// callObject calls a method (or reads a property when prop) that returns an object;
-// the caller releases it. nil when WUA returned nothing.
-func callObject(d *ole.IDispatch, name string, prop bool, args ...any) (*ole.IDispatch, error) {
-	var v *ole.VARIANT
-	var err error
-	if prop {
-		v, err = oleutil.GetProperty(d, name, args...)
-	} else {
-		v, err = oleutil.CallMethod(d, name, args...)
-	}
+func (o oleDispatch) Call(member string, args ...any) (any, error) {
+	v, err := oleutil.CallMethod(o.d, member, oleArgs(args)...)
 	if err != nil {
-		return nil, comError(name, err)
+		return nil, oleError(err)
 	}
-	switch v.VT {
-	case ole.VT_DISPATCH:
-		return v.ToIDispatch(), nil // the VARIANT's reference becomes the caller's
-	case ole.VT_EMPTY, ole.VT_NULL:
-		return nil, nil
-	}
-	v.Clear()
-	return nil, fmt.Errorf("%s: got VARIANT type %d, want an object", name, v.VT)
+	return result(v)
 }
 
-// scalar reads a property (or calls a method) that returns a plain value.
-func scalar(d *ole.IDispatch, name string, prop bool, args ...any) (any, error) {
-	var v *ole.VARIANT
-	var err error
-	if prop {
-		v, err = oleutil.GetProperty(d, name, args...)
-	} else {
-		v, err = oleutil.CallMethod(d, name, args...)
-	}
-	if err != nil {
-		return nil, comError(name, err)
+func (o oleDispatch) Release() { o.d.Release() }
+
+// result extracts a VARIANT: an object becomes an oleDispatch that owns the VARIANT's
+// reference; a scalar becomes a Go value (see convert.go).
+func result(v *ole.VARIANT) (any, error) {
+	if v.VT == ole.VT_DISPATCH {
+		d := v.ToIDispatch()
+		if d == nil {
+			return nil, nil
+		}
+		return oleDispatch{d: d}, nil
 	}
 	defer v.Clear()
 	return variantValue(v)
@@ -187,90 +206,25 @@ func variantValue(v *ole.VARIANT) (any, error) {
 	return nil, fmt.Errorf("unexpected VARIANT type %d", v.VT)
 }
 
-// releaser releases the objects a translation walked through.
-type releaser struct{ objs []*ole.IDispatch }
-
-func (r *releaser) add(d *ole.IDispatch) *ole.IDispatch {
-	if d != nil {
-		r.objs = append(r.objs, d)
-	}
-	return d
-}
-
-func (r *releaser) release() {
-	for i := len(r.objs) - 1; i >= 0; i-- {
-		r.objs[i].Release()
-	}
-	r.objs = nil
-}
-
-// dispProps implements properties over IDispatch.
-type dispProps struct {
-	d   *ole.IDispatch
-	rel *releaser
-}
-
-func (p dispProps) value(name string) (any, error) { return scalar(p.d, name, true) }
-
-func (p dispProps) object(name string) (properties, error) {
-	o, err := callObject(p.d, name, true)
-	if err != nil || o == nil {
-		return nil, err
-	}
-	return dispProps{d: p.rel.add(o), rel: p.rel}, nil
-}
-
-func (p dispProps) collection(name string) (*ole.IDispatch, int, error) {
-	coll, err := callObject(p.d, name, true)
-	if err != nil || coll == nil {
-		return nil, 0, err
-	}
-	p.rel.add(coll)
-	n, err := scalar(coll, "Count", true)
+// New starts the COM thread and opens an update session. Run as SYSTEM or an
+// administrator in the console session: WUA refuses remote sessions.
+func New(opts Options) (*Agent, error) {
+	w, err := startWorker()
 	if err != nil {
-		return nil, 0, err
-	}
-	count, err := asInt64(n)
-	if err != nil {
-		return nil, 0, fmt.Errorf("Count: %w", err)
-	}
-	return coll, int(count), nil
-}
-
-func (p dispProps) items(name string) ([]properties, error) {
-	coll, n, err := p.collection(name)
-	if err != nil || coll == nil {
 		return nil, err
 	}
-	out := make([]properties, 0, n)
-	for i := 0; i < n; i++ {
-		it, err := callObject(coll, "Item", true, int32(i))
-		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
-		}
-		if it != nil {
-			out = append(out, dispProps{d: p.rel.add(it), rel: p.rel})
-		}
-	}
-	return out, nil
+	return newAgent(oleCOM{}, w.do, w.shutdown, registryMarkers, opts)
 }
 
-func (p dispProps) strings(name string) ([]string, error) {
-	coll, n, err := p.collection(name)
-	if err != nil || coll == nil {
-		return nil, err
-	}
-	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		v, err := scalar(coll, "Item", true, int32(i))
-		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
+// registryMarkers reports which reboot-pending keys exist under HKLM.
+func registryMarkers() map[string]bool {
+	markers := map[string]bool{}
+	for _, path := range rebootMarkers() {
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, path, registry.QUERY_VALUE|registry.WOW64_64KEY)
+		if err == nil {
+			k.Close()
+			markers[path] = true
 		}
-		s, err := asString(v)
-		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
-		}
-		out = append(out, s)
 	}
-	return out, nil
+	return markers
 }

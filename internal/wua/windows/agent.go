@@ -1,5 +1,3 @@
-//go:build windows
-
 package windows
 
 import (
@@ -7,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	ole "github.com/go-ole/go-ole"
-	"golang.org/x/sys/windows/registry"
 
 	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
@@ -21,65 +16,80 @@ type Options struct {
 	ClientApplicationID string
 }
 
-// Agent implements wua.Agent over the Windows Update Agent. Its COM objects live on
-// its worker thread; every field below the worker is touched only there.
-type Agent struct {
-	w     *worker
-	appID string
-	close sync.Once
+// runner runs f where the COM objects live (the worker's OS thread on Windows). ctx is
+// checked before f starts; f checks it between COM calls.
+type runner func(ctx context.Context, f func() error) error
 
-	session        *ole.IDispatch
-	serviceManager *ole.IDispatch
+// Agent implements wua.Agent over the Windows Update Agent's automation objects. Its
+// objects live where run runs them; every field below close is touched only there.
+type Agent struct {
+	com   comAPI
+	run   runner
+	stop  func() // ends the COM thread, after the objects are released
+	appID string
+	// markers reports which reboot-pending registry keys exist (rebootMarkers).
+	markers func() map[string]bool
+	close   sync.Once
+
+	session        obj
+	serviceManager obj
 	serviceID      string // the offline scan service of the last Scan
-	updates        map[wu.UpdateKey]*ole.IDispatch
+	updates        map[wu.UpdateKey]obj
 	scanned        map[wu.UpdateKey]wua.Update
 }
 
 var _ wua.Agent = (*Agent)(nil)
 
-// New starts the COM thread and opens an update session. Run as SYSTEM or an
-// administrator in the console session: WUA refuses remote sessions.
-func New(opts Options) (*Agent, error) {
-	w, err := startWorker()
-	if err != nil {
-		return nil, err
-	}
-	a := &Agent{w: w, appID: opts.ClientApplicationID}
+// newAgent opens an update session through com. stop runs after Close released
+// everything; markers reads the registry's reboot markers.
+func newAgent(com comAPI, run runner, stop func(), markers func() map[string]bool, opts Options) (*Agent, error) {
+	a := &Agent{com: com, run: run, stop: stop, markers: markers, appID: opts.ClientApplicationID}
 	if a.appID == "" {
 		a.appID = "waptwua"
 	}
-	err = w.do(context.Background(), func() error {
-		s, err := create("Microsoft.Update.Session")
+	err := run(context.Background(), func() error {
+		s, err := a.create(progSession)
 		if err != nil {
 			return err
 		}
 		a.session = s
-		return put(s, "ClientApplicationID", a.appID)
+		return s.put("ClientApplicationID", a.appID)
 	})
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("Windows Update Agent: %w", err)
+		return nil, err
 	}
 	return a, nil
+}
+
+// create makes an automation object.
+func (a *Agent) create(progID string) (obj, error) {
+	d, err := a.com.Create(progID)
+	if err != nil {
+		var ce *callError
+		if errors.As(err, &ce) {
+			return obj{}, comFailure("create "+progID, ce.HResult, ce.SCode, err)
+		}
+		return obj{}, fmt.Errorf("create %s: %w", progID, err)
+	}
+	return obj{d: d, iface: progIfaces[progID]}, nil
 }
 
 // releaseScan drops the objects of the previous scan and unregisters its scan service.
 func (a *Agent) releaseScan() error {
 	for _, d := range a.updates {
-		d.Release()
+		d.release()
 	}
 	a.updates, a.scanned = nil, nil
 	var err error
-	if a.serviceID != "" && a.serviceManager != nil {
-		if _, e := scalar(a.serviceManager, "RemoveService", false, a.serviceID); e != nil {
+	if a.serviceID != "" && a.serviceManager.d != nil {
+		if _, e := a.serviceManager.call("RemoveService", a.serviceID); e != nil {
 			err = fmt.Errorf("remove the offline scan service %s: %w", a.serviceID, e)
 		}
 	}
 	a.serviceID = ""
-	if a.serviceManager != nil {
-		a.serviceManager.Release()
-		a.serviceManager = nil
-	}
+	a.serviceManager.release()
+	a.serviceManager = obj{}
 	return err
 }
 
@@ -95,45 +105,48 @@ func (a *Agent) Scan(ctx context.Context, opts wua.ScanOptions) ([]wua.Update, e
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	var out []wua.Update
-	err = a.w.do(ctx, func() error {
-		if a.session == nil {
+	err = a.run(ctx, func() error {
+		if a.session.d == nil {
 			return wua.ErrClosed
 		}
 		_ = a.releaseScan() // a stale service registration does not stop a new scan
 		if opts.Locale != 0 {
-			if err := put(a.session, "UserLocale", int32(opts.Locale)); err != nil {
+			if err := a.session.put("UserLocale", int32(opts.Locale)); err != nil {
 				return err
 			}
 		}
-		sm, err := create("Microsoft.Update.ServiceManager")
+		sm, err := a.create(progServiceManager)
 		if err != nil {
 			return err
 		}
 		a.serviceManager = sm
-		svc, err := callObject(sm, "AddScanPackageService", false, "Offline Sync Service", opts.CabPath, int32(1))
+		svc, ok, err := sm.callObject("AddScanPackageService", "Offline Sync Service", opts.CabPath, int32(1))
 		if err != nil {
 			return fmt.Errorf("register %s: %w", opts.CabPath, err)
 		}
-		if svc == nil {
+		if !ok {
 			return fmt.Errorf("register %s: WUA returned no service", opts.CabPath)
 		}
-		id, err := scalar(svc, "ServiceID", true)
-		svc.Release()
+		id, err := svc.get("ServiceID")
+		svc.release()
 		if err != nil {
 			return err
 		}
 		if a.serviceID, err = asString(id); err != nil {
-			return fmt.Errorf("ServiceID: %w", err)
+			return fmt.Errorf("IUpdateService.ServiceID: %w", err)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 
-		searcher, err := callObject(a.session, "CreateUpdateSearcher", false)
+		searcher, ok, err := a.session.callObject("CreateUpdateSearcher")
 		if err != nil {
 			return err
 		}
-		defer searcher.Release()
+		if !ok {
+			return errors.New("IUpdateSession.CreateUpdateSearcher returned nothing")
+		}
+		defer searcher.release()
 		for _, p := range []struct {
 			name  string
 			value any
@@ -143,18 +156,21 @@ func (a *Agent) Scan(ctx context.Context, opts wua.ScanOptions) ([]wua.Update, e
 			{"IncludePotentiallySupersededUpdates", opts.IncludeSuperseded},
 			{"Online", false},
 		} {
-			if err := put(searcher, p.name, p.value); err != nil {
+			if err := searcher.put(p.name, p.value); err != nil {
 				return err
 			}
 		}
-		res, err := callObject(searcher, "Search", false, criteria)
+		res, ok, err := searcher.callObject("Search", criteria)
 		if err != nil {
 			return fmt.Errorf("search %q: %w", criteria, err)
 		}
-		defer res.Release()
+		if !ok {
+			return fmt.Errorf("search %q: WUA returned no result", criteria)
+		}
+		defer res.release()
 		rel := &releaser{}
 		defer rel.release()
-		top := dispProps{d: res, rel: rel}
+		top := objProps{o: res, rel: rel}
 		outcome, err := top.value("ResultCode")
 		if err != nil {
 			return err
@@ -166,25 +182,28 @@ func (a *Agent) Scan(ctx context.Context, opts wua.ScanOptions) ([]wua.Update, e
 		if err != nil {
 			return err
 		}
-		a.updates = map[wu.UpdateKey]*ole.IDispatch{}
+		a.updates = map[wu.UpdateKey]obj{}
 		a.scanned = map[wu.UpdateKey]wua.Update{}
-		for i := 0; i < n && coll != nil; i++ {
+		for i := 0; i < n && coll.d != nil; i++ {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			item, err := callObject(coll, "Item", true, int32(i))
-			if err != nil || item == nil {
+			item, ok, err := coll.getObject("Item", int32(i))
+			if err == nil && !ok {
+				err = errors.New("empty item")
+			}
+			if err != nil {
 				return fmt.Errorf("update %d of %d: %w", i+1, n, err)
 			}
 			urel := &releaser{}
-			u, err := readUpdate(dispProps{d: item, rel: urel})
+			u, err := readUpdate(objProps{o: item, rel: urel})
 			urel.release()
 			if err != nil {
-				item.Release()
+				item.release()
 				return err
 			}
 			if prev, dup := a.updates[u.Key]; dup {
-				prev.Release()
+				prev.release()
 			}
 			a.updates[u.Key] = item
 			a.scanned[u.Key] = u
@@ -199,17 +218,17 @@ func (a *Agent) Scan(ctx context.Context, opts wua.ScanOptions) ([]wua.Update, e
 }
 
 // lookup returns the IUpdate of a key from the last scan.
-func (a *Agent) lookup(key wu.UpdateKey) (*ole.IDispatch, error) {
+func (a *Agent) lookup(key wu.UpdateKey) (obj, error) {
 	d, ok := a.updates[key]
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", key, wua.ErrUnknownUpdate)
+		return obj{}, fmt.Errorf("%s: %w", key, wua.ErrUnknownUpdate)
 	}
 	return d, nil
 }
 
 // SetHidden implements wua.Agent.
 func (a *Agent) SetHidden(ctx context.Context, keys []wu.UpdateKey, hidden bool) error {
-	return a.w.do(ctx, func() error {
+	return a.run(ctx, func() error {
 		var errs []error
 		for _, k := range keys {
 			if err := ctx.Err(); err != nil {
@@ -217,7 +236,7 @@ func (a *Agent) SetHidden(ctx context.Context, keys []wu.UpdateKey, hidden bool)
 			}
 			d, err := a.lookup(k)
 			if err == nil {
-				err = put(d, "IsHidden", hidden)
+				err = d.put("IsHidden", hidden)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("hide %s (%t): %w", k, hidden, err))
@@ -230,7 +249,7 @@ func (a *Agent) SetHidden(ctx context.Context, keys []wu.UpdateKey, hidden bool)
 // CopyToCache implements wua.Agent: IUpdate2.CopyToCache on each bundled update with
 // its files (wua.AssignFiles decides which).
 func (a *Agent) CopyToCache(ctx context.Context, key wu.UpdateKey, files []string) error {
-	return a.w.do(ctx, func() error {
+	return a.run(ctx, func() error {
 		parent, ok := a.findParent(key)
 		if !ok {
 			return fmt.Errorf("copy to cache %s: %w", key, wua.ErrUnknownUpdate)
@@ -248,11 +267,11 @@ func (a *Agent) CopyToCache(ctx context.Context, key wu.UpdateKey, files []strin
 			want[as.Key] = as.Files
 		}
 		if len(parent.Bundled) == 0 {
-			return copyToCache(d, parent.Key, want[parent.Key])
+			return a.copyToCache(d, parent.Key, want[parent.Key])
 		}
 		rel := &releaser{}
 		defer rel.release()
-		bundled, err := dispProps{d: d, rel: rel}.items("BundledUpdates")
+		bundled, err := objProps{o: d, rel: rel}.items("BundledUpdates")
 		if err != nil {
 			return fmt.Errorf("copy to cache %s: BundledUpdates: %w", key, err)
 		}
@@ -269,11 +288,11 @@ func (a *Agent) CopyToCache(ctx context.Context, key wu.UpdateKey, files []strin
 			if !ok {
 				continue
 			}
-			bd, ok := b.(dispProps)
+			bd, ok := b.(objProps)
 			if !ok {
 				return fmt.Errorf("copy to cache %s: unexpected %T", key, b)
 			}
-			if err := copyToCache(bd.d, bk, files); err != nil {
+			if err := a.copyToCache(bd.o, bk, files); err != nil {
 				return err
 			}
 			done++
@@ -299,21 +318,21 @@ func (a *Agent) findParent(key wu.UpdateKey) (wua.Update, bool) {
 	return wua.Update{}, false
 }
 
-func copyToCache(d *ole.IDispatch, key wu.UpdateKey, files []string) error {
+func (a *Agent) copyToCache(d obj, key wu.UpdateKey, files []string) error {
 	if len(files) == 0 {
 		return nil
 	}
-	coll, err := create("Microsoft.Update.StringColl")
+	coll, err := a.create(progStringColl)
 	if err != nil {
 		return err
 	}
-	defer coll.Release()
+	defer coll.release()
 	for _, f := range files {
-		if _, err := scalar(coll, "Add", false, f); err != nil {
+		if _, err := coll.call("Add", f); err != nil {
 			return fmt.Errorf("copy to cache %s: %w", key, err)
 		}
 	}
-	if _, err := scalar(d, "CopyToCache", false, coll); err != nil {
+	if _, err := d.call("CopyToCache", coll); err != nil {
 		return fmt.Errorf("copy to cache %s (%d files): %w", key, len(files), err)
 	}
 	return nil
@@ -322,7 +341,7 @@ func copyToCache(d *ole.IDispatch, key wu.UpdateKey, files []string) error {
 // Install implements wua.Agent.
 func (a *Agent) Install(ctx context.Context, keys []wu.UpdateKey) (wua.InstallResult, error) {
 	var result wua.InstallResult
-	err := a.w.do(ctx, func() error {
+	err := a.run(ctx, func() error {
 		if len(keys) == 0 {
 			return &wua.Error{Op: "install", Code: wua.WUENoUpdate}
 		}
@@ -333,50 +352,53 @@ func (a *Agent) Install(ctx context.Context, keys []wu.UpdateKey) (wua.InstallRe
 		if pending {
 			return fmt.Errorf("install: %w: restart the computer, then install again", wua.ErrRebootPending)
 		}
-		coll, err := create("Microsoft.Update.UpdateColl")
+		coll, err := a.create(progUpdateColl)
 		if err != nil {
 			return err
 		}
-		defer coll.Release()
+		defer coll.release()
 		for _, k := range keys {
 			d, err := a.lookup(k)
 			if err != nil {
 				return fmt.Errorf("install: %w", err)
 			}
-			accepted, err := scalar(d, "EulaAccepted", true)
+			accepted, err := d.get("EulaAccepted")
 			if err != nil {
 				return fmt.Errorf("install %s: %w", k, err)
 			}
 			if ok, _ := asBool(accepted); !ok {
-				if _, err := scalar(d, "AcceptEula", false); err != nil {
+				if _, err := d.call("AcceptEula"); err != nil {
 					return fmt.Errorf("install %s: accept the license: %w", k, err)
 				}
 			}
-			if _, err := scalar(coll, "Add", false, d); err != nil {
+			if _, err := coll.call("Add", d); err != nil {
 				return fmt.Errorf("install %s: %w", k, err)
 			}
 		}
-		installer, err := callObject(a.session, "CreateUpdateInstaller", false)
+		installer, ok, err := a.session.callObject("CreateUpdateInstaller")
+		if err == nil && !ok {
+			err = errors.New("IUpdateSession.CreateUpdateInstaller returned nothing")
+		}
 		if err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
-		defer installer.Release()
-		if err := put(installer, "ClientApplicationID", a.appID); err != nil {
+		defer installer.release()
+		if err := installer.put("ClientApplicationID", a.appID); err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
-		if err := put(installer, "AllowSourcePrompts", false); err != nil {
+		if err := installer.put("AllowSourcePrompts", false); err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
-		_ = put(installer, "ForceQuiet", true) // IUpdateInstaller2; older agents lack it
-		if err := put(installer, "Updates", coll); err != nil {
+		_ = installer.put("ForceQuiet", true) // IUpdateInstaller2; older agents lack it
+		if err := installer.put("Updates", coll); err != nil {
 			return fmt.Errorf("install: %w", err)
 		}
-		if busy, err := scalar(installer, "IsBusy", true); err == nil {
+		if busy, err := installer.get("IsBusy"); err == nil {
 			if b, _ := asBool(busy); b {
 				return &wua.Error{Op: "install", Code: wua.WUEOperationInProgress}
 			}
 		}
-		if before, err := scalar(installer, "RebootRequiredBeforeInstallation", true); err == nil {
+		if before, err := installer.get("RebootRequiredBeforeInstallation"); err == nil {
 			if b, _ := asBool(before); b {
 				return fmt.Errorf("install: %w (WUA: RebootRequiredBeforeInstallation): restart the computer, then install again", wua.ErrRebootPending)
 			}
@@ -384,27 +406,27 @@ func (a *Agent) Install(ctx context.Context, keys []wu.UpdateKey) (wua.InstallRe
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := callObject(installer, "Install", false)
+		res, ok, err := installer.callObject("Install")
 		if err != nil {
 			return fmt.Errorf("install %d updates: %w", len(keys), err)
 		}
-		if res == nil {
+		if !ok {
 			return fmt.Errorf("install %d updates: WUA returned no result", len(keys))
 		}
-		defer res.Release()
+		defer res.release()
 		rel := &releaser{}
 		defer rel.release()
-		batch, err := readOutcome(dispProps{d: res, rel: rel})
+		batch, err := readOutcome(objProps{o: res, rel: rel})
 		if err != nil {
 			return fmt.Errorf("install: result: %w", err)
 		}
 		per := make([]installOutcome, 0, len(keys))
 		for i := range keys {
-			ur, err := callObject(res, "GetUpdateResult", false, int32(i))
-			if err != nil || ur == nil {
+			ur, ok, err := res.callObject("GetUpdateResult", int32(i))
+			if err != nil || !ok {
 				break // the rest stay NotStarted
 			}
-			o, err := readOutcome(dispProps{d: rel.add(ur), rel: rel})
+			o, err := readOutcome(objProps{o: rel.add(ur), rel: rel})
 			if err != nil {
 				return fmt.Errorf("install %s: result: %w", keys[i], err)
 			}
@@ -416,28 +438,24 @@ func (a *Agent) Install(ctx context.Context, keys []wu.UpdateKey) (wua.InstallRe
 	return result, err
 }
 
-// rebootPending runs on the COM thread.
+// rebootPending runs where the COM objects live.
 func (a *Agent) rebootPending() (bool, error) {
-	si, err := create("Microsoft.Update.SystemInfo")
+	si, err := a.create(progSystemInfo)
 	if err != nil {
 		return false, err
 	}
-	defer si.Release()
-	v, err := scalar(si, "RebootRequired", true)
+	defer si.release()
+	v, err := si.get("RebootRequired")
 	if err != nil {
-		return false, fmt.Errorf("SystemInfo.%w", err)
+		return false, err
 	}
 	required, err := asBool(v)
 	if err != nil {
-		return false, fmt.Errorf("SystemInfo.RebootRequired: %w", err)
+		return false, fmt.Errorf("ISystemInformation.RebootRequired: %w", err)
 	}
-	markers := map[string]bool{}
-	for _, path := range rebootMarkers() {
-		k, err := registry.OpenKey(registry.LOCAL_MACHINE, path, registry.QUERY_VALUE|registry.WOW64_64KEY)
-		if err == nil {
-			k.Close()
-			markers[path] = true
-		}
+	var markers map[string]bool
+	if a.markers != nil {
+		markers = a.markers()
 	}
 	return rebootPending(required, markers), nil
 }
@@ -445,7 +463,7 @@ func (a *Agent) rebootPending() (bool, error) {
 // RebootPending implements wua.Agent.
 func (a *Agent) RebootPending(ctx context.Context) (bool, error) {
 	var pending bool
-	err := a.w.do(ctx, func() error {
+	err := a.run(ctx, func() error {
 		var err error
 		pending, err = a.rebootPending()
 		return err
@@ -460,15 +478,18 @@ func (a *Agent) RebootPending(ctx context.Context) (bool, error) {
 func (a *Agent) Close() error {
 	var err error
 	a.close.Do(func() {
-		err = a.w.do(context.Background(), func() error {
+		err = a.run(context.Background(), func() error {
 			e := a.releaseScan()
-			if a.session != nil {
-				a.session.Release()
-				a.session = nil
-			}
+			a.session.release()
+			a.session = obj{}
 			return e
 		})
-		a.w.shutdown()
+		if errors.Is(err, wua.ErrClosed) {
+			err = nil
+		}
+		if a.stop != nil {
+			a.stop()
+		}
 	})
 	return err
 }
