@@ -15,6 +15,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"auto_approve": [{"classifications": ["Security Updates"], "severities": ["Critical"]}], "decline_superseded": false}`))
 	f.Add([]byte(`{"allowed_products": ["Windows 10", null]}`))
 	f.Add([]byte(`{"a": {"b": [1, 2, {"c": null}]}}`))
+	f.Add([]byte(`{"maintenance_windows": ["mon-fri 22:00-4:00", {"when": "patch_tuesday+3d 20:00-23:59", "reboot": true}], "reboot": "ask", "max_postpone": 2}`))
+	f.Add([]byte(`{"pause_until": {"Feature Packs": "2027-01-15", "*": "2026-12-31T08:00"}, "pause_days": 3, "deadline_days": 7, "install_delay_days": 2, "active_hours": "08:00-18:00"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {

@@ -46,6 +46,30 @@ func Parse(data []byte) (Rules, error) {
 			return decodeBool(raw, key, &r.DeclineSuperseded)
 		case "auto_approve":
 			return decodeAutoApprove(raw, key, &r.AutoApprove)
+		case "maintenance_windows":
+			return decodeWindows(raw, key, &r.MaintenanceWindows)
+		case "pause_until":
+			return decodeByClass(raw, key, &r.PauseUntil, `a date "2027-01-15" or {"Feature Packs": "2027-01-15"}`)
+		case "pause_days":
+			return decodeByClass(raw, key, &r.PauseDays, `a number of days, or {"Upgrades": 30}`)
+		case "install_delay_days":
+			return decodeInt(raw, key, &r.InstallDelayDays)
+		case "deadline_days":
+			return decodeInt(raw, key, &r.DeadlineDays)
+		case "grace_days":
+			return decodeInt(raw, key, &r.GraceDays)
+		case "max_postpone":
+			return decodeInt(raw, key, &r.MaxPostpone)
+		case "reboot":
+			return decodeString(raw, key, &r.Reboot, "never, in_window, ask or deadline")
+		case "active_hours":
+			return decodeString(raw, key, &r.ActiveHours, `e.g. "Mon-Fri 08:00-18:00"`)
+		case "catch_up_missed_windows":
+			return decodeBool(raw, key, &r.CatchUpMissedWindows)
+		case "install_at_shutdown":
+			return decodeBool(raw, key, &r.InstallAtShutdown)
+		case "waptexit_disable_skip_windows_updates":
+			return decodeBool(raw, key, &r.WaptexitDisableSkipWindowsUpdates)
 		}
 		return fmt.Errorf("%w %q (known keys: %s)", ErrUnknownKey, key, strings.Join(knownKeys, ", "))
 	})
@@ -63,7 +87,12 @@ var knownKeys = []string{
 	"allowed_updates", "forbidden_updates", "allowed_kbs", "forbidden_kbs", "allowed_products",
 	"allowed_classifications", "allowed_severities", "default_allow",
 	"include_potentially_superseded_updates", "auto_approve", "decline_superseded",
+	"maintenance_windows", "pause_until", "pause_days", "install_delay_days", "deadline_days", "grace_days",
+	"reboot", "max_postpone", "active_hours", "catch_up_missed_windows", "install_at_shutdown",
+	"waptexit_disable_skip_windows_updates",
 }
+
+var windowKeys = []string{"when", "reboot"}
 
 var autoApproveKeys = []string{"classifications", "products", "severities"}
 
@@ -207,4 +236,101 @@ func Marshal(r Rules) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", FileName, err)
 	}
 	return append(b, '\n'), nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+func decodeInt(raw json.RawMessage, key string, out **int) error {
+	if isNull(raw) {
+		*out = nil
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return fmt.Errorf("%s = %s: want a whole number or null", key, abbreviate(raw))
+	}
+	*out = &n
+	return nil
+}
+
+func decodeString(raw json.RawMessage, key string, out *string, want string) error {
+	if isNull(raw) {
+		*out = ""
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s = %s: want a string, %s", key, abbreviate(raw), want)
+	}
+	return nil
+}
+
+// decodeByClass reads a value for every update (stored under PauseAll) or an object of
+// values by classification.
+func decodeByClass[V any](raw json.RawMessage, key string, out *map[string]V, want string) error {
+	if isNull(raw) {
+		*out = nil
+		return nil
+	}
+	var one V
+	if err := json.Unmarshal(raw, &one); err == nil {
+		*out = map[string]V{PauseAll: one}
+		return nil
+	}
+	m := map[string]V{}
+	err := decodeObject(raw, key+".", func(k string, v json.RawMessage) error {
+		var val V
+		if err := json.Unmarshal(v, &val); err != nil {
+			return fmt.Errorf("%s.%s = %s: want %s", key, k, abbreviate(v), want)
+		}
+		m[k] = val
+		return nil
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "want a JSON object") {
+			return fmt.Errorf("%s = %s: want %s", key, abbreviate(raw), want)
+		}
+		return err
+	}
+	*out = m
+	return nil
+}
+
+func decodeWindows(raw json.RawMessage, key string, out *[]Window) error {
+	if isNull(raw) {
+		*out = nil
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return fmt.Errorf(`%s: want a list of windows, e.g. [{"when": "Tue,Thu 22:00-04:00", "reboot": true}]`, key)
+	}
+	list := make([]Window, 0, len(items))
+	for i, item := range items {
+		var w Window
+		if err := json.Unmarshal(item, &w.When); err == nil {
+			list = append(list, w)
+			continue
+		}
+		where := fmt.Sprintf("%s[%d].", key, i)
+		err := decodeObject(item, where, func(k string, raw json.RawMessage) error {
+			switch k {
+			case "when":
+				return decodeString(raw, where+k, &w.When, `e.g. "Tue,Thu 22:00-04:00"`)
+			case "reboot":
+				var b *bool
+				if err := decodeBool(raw, where+k, &b); err != nil {
+					return err
+				}
+				w.Reboot = b != nil && *b
+				return nil
+			}
+			return fmt.Errorf("%s: %w %q (known keys: %s)", strings.TrimSuffix(where, "."), ErrUnknownKey, k, strings.Join(windowKeys, ", "))
+		})
+		if err != nil {
+			return err
+		}
+		list = append(list, w)
+	}
+	*out = list
+	return nil
 }

@@ -35,6 +35,7 @@ func Merge(ini Rules, packages ...Rules) Rules {
 		if r.DeclineSuperseded != nil {
 			out.DeclineSuperseded = cloneBool(r.DeclineSuperseded)
 		}
+		mergePolicy(&out, r)
 	}
 
 	// default_allow (ours): the ini when it says, else the last package that says, else false.

@@ -69,6 +69,20 @@ type Rules struct {
 	// AutoApprove and DeclineSuperseded are our extensions (see the package doc).
 	AutoApprove       []AutoApprove `json:"auto_approve,omitempty"`
 	DeclineSuperseded *bool         `json:"decline_superseded,omitempty"`
+
+	// When updates install and hosts reboot (ours, see policy.go and the README).
+	MaintenanceWindows                []Window          `json:"maintenance_windows,omitempty"`
+	PauseUntil                        map[string]string `json:"pause_until,omitempty"` // classification or "*" -> YYYY-MM-DD[THH:MM]
+	PauseDays                         map[string]int    `json:"pause_days,omitempty"`  // classification or "*" -> days after approval
+	InstallDelayDays                  *int              `json:"install_delay_days,omitempty"`
+	DeadlineDays                      *int              `json:"deadline_days,omitempty"`
+	GraceDays                         *int              `json:"grace_days,omitempty"`
+	Reboot                            string            `json:"reboot,omitempty"`
+	MaxPostpone                       *int              `json:"max_postpone,omitempty"`
+	ActiveHours                       string            `json:"active_hours,omitempty"`
+	CatchUpMissedWindows              *bool             `json:"catch_up_missed_windows,omitempty"`
+	InstallAtShutdown                 *bool             `json:"install_at_shutdown,omitempty"`
+	WaptexitDisableSkipWindowsUpdates *bool             `json:"waptexit_disable_skip_windows_updates,omitempty"`
 }
 
 // AutoApprove is one automatic approval rule: an update matches when each non-empty list
@@ -160,6 +174,9 @@ func (r Rules) Normalize() (Rules, error) {
 	out.DefaultAllow = cloneBool(r.DefaultAllow)
 	out.IncludePotentiallySupersededUpdates = cloneBool(r.IncludePotentiallySupersededUpdates)
 	out.DeclineSuperseded = cloneBool(r.DeclineSuperseded)
+	if err := normalizePolicy(r, &out); err != nil {
+		return Rules{}, err
+	}
 	return out, nil
 }
 
