@@ -49,6 +49,7 @@ func rules() map[string]rule {
 		"internal/jsonlimit":       {only: []string{}},
 		"internal/throttle":        {only: []string{}},
 		"internal/password":        leaf,
+		"internal/schedule":        {only: []string{"internal/wu", "internal/rules"}},
 	}
 }
 

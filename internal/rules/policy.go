@@ -3,7 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -171,7 +172,7 @@ func normMap[V any](key string, in map[string]V, norm func(V) (V, error)) (map[s
 	}
 	out := make(map[string]V, len(in))
 	folded := map[string]string{}
-	for _, k := range sortedKeys(in) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
 		nk := strings.TrimSpace(k)
 		if nk != PauseAll {
 			var err error
@@ -190,15 +191,6 @@ func normMap[V any](key string, in map[string]V, norm func(V) (V, error)) (map[s
 		out[nk] = v
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // mergePolicy applies the schedule keys of r over out (Merge's precedence).
@@ -250,7 +242,7 @@ func overlay[V any](m, add map[string]V) map[string]V {
 	for k, v := range m {
 		out[k] = v
 	}
-	for _, k := range sortedKeys(add) {
+	for _, k := range slices.Sorted(maps.Keys(add)) {
 		for old := range out {
 			if strings.EqualFold(old, k) {
 				delete(out, old)
