@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -173,4 +174,29 @@ func PageLimit(n, def, max int) int {
 		return def
 	}
 	return min(n, max)
+}
+
+// Validate checks that r is a known role (ErrInvalid otherwise).
+func (r Role) Validate() error {
+	if r != RoleAdmin && r != RoleReadOnly {
+		return fmt.Errorf("role %q: %w (want admin or read-only)", r, ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks a new user: a name and a known role.
+func (u User) Validate() error {
+	if u.Username == "" {
+		return fmt.Errorf("user: empty name: %w", ErrInvalid)
+	}
+	return u.Role.Validate()
+}
+
+// Validate checks that k is a known command kind.
+func (k CommandKind) Validate() error {
+	switch k {
+	case CommandScan, CommandDownload, CommandInstall:
+		return nil
+	}
+	return fmt.Errorf("command kind %q: %w (want scan, download or install)", k, ErrInvalid)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/openwua/waptwua/internal/wu"
@@ -198,4 +199,12 @@ type HostUpdate struct {
 	InstalledAt    time.Time    `json:"installed_at,omitzero"`
 	LastError      string       `json:"last_error,omitempty"`
 	ChangedAt      time.Time    `json:"changed_at"` // when status, reason, date or error last changed
+}
+
+// Validate checks that a registration names the host and its credential.
+func (r HostRegistration) Validate() error {
+	if r.UUID == "" || r.CredentialID == "" {
+		return fmt.Errorf("host registration: uuid and credential id are required: %w", ErrInvalid)
+	}
+	return nil
 }

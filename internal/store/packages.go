@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -221,4 +222,20 @@ func AcceptsMaturity(hostMaturity, offered string) bool {
 		hostMaturity = MaturityProd
 	}
 	return offered == MaturityProd || offered == hostMaturity
+}
+
+// Validate checks an assignment: a package, a kind (group or host) and a target.
+func (a PackageAssignment) Validate() error {
+	if a.Package == "" || a.Target == "" || (a.Kind != AssignGroup && a.Kind != AssignHost) {
+		return fmt.Errorf("assignment %+v: want a package, a kind (group or host) and a target: %w", a, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateUpload checks that an uploaded package has what the store requires.
+func (p RulesPackage) ValidateUpload() error {
+	if p.Name == "" || p.Version == "" || p.Filename == "" || p.SHA256 == "" || len(p.Data) == 0 {
+		return fmt.Errorf("package: name, version, filename, sha256 and data are required: %w", ErrInvalid)
+	}
+	return nil
 }

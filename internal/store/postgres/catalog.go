@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -21,103 +20,25 @@ const chunk = 2000
 // planner statistics.
 const analyzeAfter = 5000
 
-type storedUpdate struct {
-	id     int64
-	hash   string
-	source store.Source
-	seen   bool
-}
-
 // ImportCatalog writes the generation in one transaction: readers see the previous one
 // until it commits. Changed updates are written in chunks with set-based statements.
 func (s *Store) ImportCatalog(ctx context.Context, imp store.CatalogImport) (store.ImportResult, error) {
 	var res store.ImportResult
-	if imp.Updates == nil {
-		return res, fmt.Errorf("import catalog: no update stream: %w", store.ErrInvalid)
-	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		res = store.ImportResult{}
 		n, err := importCategories(ctx, tx, imp.Categories)
 		if err != nil {
 			return err
 		}
-		res.Categories = n
-
-		have := map[wu.UpdateKey]*storedUpdate{}
-		rows, err := tx.Query(ctx, `SELECT id, update_id, revision_number, content_hash, source FROM updates`)
+		have, err := sqlq.ReadStoredUpdates(ctx, pgConn{tx})
 		if err != nil {
-			return fmt.Errorf("read stored updates: %w", err)
+			return err
 		}
-		for rows.Next() {
-			var k wu.UpdateKey
-			su := &storedUpdate{}
-			if err := rows.Scan(&su.id, &k.UpdateID, &k.RevisionNumber, &su.hash, &su.source); err != nil {
-				rows.Close()
-				return fmt.Errorf("read stored updates: %w", err)
-			}
-			have[k] = su
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read stored updates: %w", err)
-		}
-
-		var pending []wu.Update
-		var hashes []string
-		flush := func() error {
-			if len(pending) == 0 {
-				return nil
-			}
-			ids, err := writeUpdates(ctx, tx, pending, hashes, store.SourceCatalog, imp.At, false)
-			if err != nil {
-				return err
-			}
-			for i, u := range pending {
-				have[u.Key()].id = ids[i]
-			}
-			pending, hashes = pending[:0], hashes[:0]
-			return nil
-		}
-		for u, err := range imp.Updates {
-			if err != nil {
-				return fmt.Errorf("read catalog: %w", err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			res.Seen++
-			if !wu.IsGUID(u.UpdateID) {
-				return fmt.Errorf("catalog update %q: not a GUID: %w", u.UpdateID, store.ErrInvalid)
-			}
-			hash, err := sqlq.ContentHash(&u)
-			if err != nil {
-				return err
-			}
-			su := have[u.Key()]
-			if su != nil && su.seen {
-				continue // a duplicate in the stream: the first one counts
-			}
-			if su != nil && su.hash == hash && su.source == store.SourceCatalog {
-				su.seen = true
-				res.Unchanged++
-				continue
-			}
-			if su == nil {
-				res.Inserted++
-				have[u.Key()] = &storedUpdate{hash: hash, source: store.SourceCatalog, seen: true}
-			} else {
-				res.Changed++
-				su.hash, su.source, su.seen = hash, store.SourceCatalog, true
-			}
-			pending = append(pending, u)
-			hashes = append(hashes, hash)
-			if len(pending) == chunk {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
+		var gone []int64
+		res, gone, err = sqlq.PlanImport(ctx, imp, have, chunk, func(us []wu.Update, hashes []string) ([]int64, error) {
+			return writeUpdates(ctx, tx, us, hashes, store.SourceCatalog, imp.At, false)
+		})
+		res.Categories = n
+		if err != nil {
 			return err
 		}
 		if res.Written() > analyzeAfter {
@@ -125,15 +46,6 @@ func (s *Store) ImportCatalog(ctx context.Context, imp store.CatalogImport) (sto
 			// get index plans (autovacuum would come later).
 			if _, err := tx.Exec(ctx, `ANALYZE updates, update_products, update_files, update_file_links`); err != nil {
 				return fmt.Errorf("analyze: %w", err)
-			}
-		}
-		if imp.Partial {
-			return nil
-		}
-		var gone []int64
-		for _, su := range have {
-			if !su.seen && su.source == store.SourceCatalog {
-				gone = append(gone, su.id)
 			}
 		}
 		if len(gone) == 0 {
@@ -257,21 +169,9 @@ func writeUpdates(ctx context.Context, tx pgx.Tx, us []wu.Update, hashes []strin
 	if err != nil {
 		return nil, fmt.Errorf("encode updates: %w", err)
 	}
-	q := updateInsert + ` ON CONFLICT (update_id, revision_number) DO `
+	q := updateInsert + ` ` + sqlq.UpdateUpsertSet
 	if onlyNew {
-		q += `NOTHING`
-	} else {
-		q += `UPDATE SET revision_id = excluded.revision_id, source = excluded.source,
-			content_hash = excluded.content_hash, created = excluded.created, title = excluded.title,
-			description = excluded.description, kb_ids = excluded.kb_ids, kb_num = excluded.kb_num,
-			search_text = excluded.search_text, severity = excluded.severity,
-			severity_rank = excluded.severity_rank, classification = excluded.classification,
-			classification_id = excluded.classification_id, products = excluded.products,
-			product_ids = excluded.product_ids, company = excluded.company,
-			product_family = excluded.product_family, superseded_by = excluded.superseded_by,
-			supersedes = excluded.supersedes, prerequisites = excluded.prerequisites,
-			support_url = excluded.support_url, security_bulletins = excluded.security_bulletins,
-			superseded = excluded.superseded, changed_at = excluded.changed_at`
+		q = updateInsert + ` ON CONFLICT (update_id, revision_number) DO NOTHING`
 	}
 	q += ` RETURNING id, update_id, revision_number`
 	r, err := tx.Query(ctx, q, string(doc), string(src), tz(at))
@@ -383,144 +283,4 @@ func refreshDownloaded(ctx context.Context, q querier, where string, args ...any
 		return fmt.Errorf("refresh update download dates: %w", err)
 	}
 	return nil
-}
-
-const updateCols = `u.update_id, u.revision_number, u.revision_id, u.source, u.created, u.title,
-	u.description, u.kb_ids, u.severity, u.classification, u.classification_id, u.products,
-	u.product_ids, u.company, u.product_family, u.superseded_by, u.supersedes, u.prerequisites,
-	u.support_url, u.security_bulletins, u.superseded, u.downloaded_on, u.imported_at, u.changed_at`
-
-const listCols = updateCols + ", " + sqlq.HostCountCols
-
-// scanUpdate scans listCols then extra.
-func scanUpdate(row pgx.Row, extra ...any) (store.UpdateInfo, error) {
-	var u store.UpdateInfo
-	dest := []any{&u.UpdateID, &u.RevisionNumber, &u.RevisionID, &u.Source, nt{&u.Created}, &u.Title,
-		&u.Description, &u.KBs, &u.Severity, &u.Classification, &u.ClassificationID, &u.Products,
-		&u.ProductIDs, &u.Company, &u.ProductFamily, &u.SupersededBy, &u.Supersedes, &u.Prerequisites,
-		&u.SupportURL, &u.SecurityBulletin, &u.Superseded, nt{&u.DownloadedOn}, nt{&u.ImportedAt},
-		nt{&u.ChangedAt}, &u.HostsNeeding, &u.HostsInstalled}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
-		return u, err
-	}
-	nilEmpty(&u.KBs, &u.Products, &u.ProductIDs, &u.SupersededBy, &u.Supersedes, &u.Prerequisites, &u.SecurityBulletin)
-	return u, nil
-}
-
-// GetUpdate returns one update with its files and host counts.
-func (s *Store) GetUpdate(ctx context.Context, key wu.UpdateKey) (store.UpdateInfo, error) {
-	q := `SELECT ` + listCols + `, u.id FROM updates u WHERE u.update_id = $1`
-	args := []any{key.UpdateID}
-	if key.RevisionNumber != 0 {
-		q += ` AND u.revision_number = $2`
-		args = append(args, key.RevisionNumber)
-	}
-	q += ` ORDER BY u.revision_number DESC LIMIT 1`
-	var id int64
-	u, err := scanUpdate(s.pool.QueryRow(ctx, q, args...), &id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, notFound(fmt.Sprintf("postgres: update %s", key))
-	}
-	if err != nil {
-		return u, fmt.Errorf("postgres: get update %s: %w", key, err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+fileCols+` FROM update_file_links l
-		JOIN update_files f ON f.sha1 = l.file_sha1 WHERE l.update_pk = $1 ORDER BY f.name, f.sha1`, id)
-	if err != nil {
-		return u, fmt.Errorf("postgres: get update %s files: %w", key, err)
-	}
-	u.FileStates, err = collect(rows, func(r pgx.Rows) (store.UpdateFile, error) { return scanFile(r) })
-	if err != nil {
-		return u, fmt.Errorf("postgres: get update %s files: %w", key, err)
-	}
-	for _, f := range u.FileStates {
-		u.Files = append(u.Files, f.File)
-	}
-	return u, nil
-}
-
-// ListUpdates returns one page of updates.
-func (s *Store) ListUpdates(ctx context.Context, f store.UpdateFilter) (store.UpdatePage, error) {
-	var page store.UpdatePage
-	l, err := sqlq.BuildUpdateList(dialect(), f, listCols)
-	if err != nil {
-		return page, fmt.Errorf("postgres: list updates: %w", err)
-	}
-	// One snapshot for the page, the total and the facets.
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, l.Page.SQL, l.Page.Args...)
-		if err != nil {
-			return err
-		}
-		var lastID int64
-		for rows.Next() {
-			var id int64
-			u, err := scanUpdate(rows, &id)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if len(page.Updates) == l.Limit {
-				page.Next = l.NextCursor(&page.Updates[len(page.Updates)-1], lastID)
-				break
-			}
-			page.Updates = append(page.Updates, u)
-			lastID = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, l.Count.SQL, l.Count.Args...).Scan(&page.Total); err != nil {
-			return fmt.Errorf("count: %w", err)
-		}
-		if !f.WithFacets {
-			return nil
-		}
-		page.Facets = &store.Facets{}
-		for _, fc := range []struct {
-			st  sqlq.Stmt
-			out *[]store.FacetCount
-		}{{l.Severity, &page.Facets.Severity}, {l.Product, &page.Facets.Product}, {l.Classification, &page.Facets.Classification}} {
-			rows, err := tx.Query(ctx, fc.st.SQL, fc.st.Args...)
-			if err != nil {
-				return fmt.Errorf("facets: %w", err)
-			}
-			out, err := collect(rows, func(r pgx.Rows) (store.FacetCount, error) {
-				var c store.FacetCount
-				err := r.Scan(&c.Value, &c.Count)
-				return c, err
-			})
-			if err != nil {
-				return fmt.Errorf("facets: %w", err)
-			}
-			if out == nil {
-				out = []store.FacetCount{}
-			}
-			sqlq.SortFacet(out)
-			*fc.out = out
-		}
-		return nil
-	})
-	if err != nil {
-		return store.UpdatePage{}, fmt.Errorf("postgres: list updates: %w", err)
-	}
-	return page, nil
-}
-
-// Categories returns the catalog's categories.
-func (s *Store) Categories(ctx context.Context) ([]wu.Category, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, type, name, parent_id FROM categories ORDER BY type, name, id`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list categories: %w", err)
-	}
-	out, err := collect(rows, func(r pgx.Rows) (wu.Category, error) {
-		var c wu.Category
-		err := r.Scan(&c.ID, &c.Type, &c.Name, &c.ParentID)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list categories: %w", err)
-	}
-	return out, nil
 }

@@ -9,8 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +27,7 @@ var migrations embed.FS
 
 // Store is the PostgreSQL implementation of every role of package store.
 type Store struct {
+	sqlq.Common
 	pool *pgxpool.Pool
 }
 
@@ -37,10 +36,18 @@ var _ store.Migrator = (*Store)(nil)
 
 func dialect() sqlq.Dialect {
 	return sqlq.Dialect{
-		Param: func(n int) string { return "$" + strconv.Itoa(n) },
-		Time:  func(us int64) any { return time.UnixMicro(us).UTC() },
-		True:  "true",
-		False: "false",
+		Param:        func(n int) string { return "$" + strconv.Itoa(n) },
+		Time:         func(us int64) any { return time.UnixMicro(us).UTC() },
+		True:         "true",
+		False:        "false",
+		ScanTime:     func(t *time.Time) any { return nt{t} },
+		List:         func(ss []string) any { return list(ss) },
+		ScanList:     func(p *[]string) any { return p },
+		IsUnique:     func(err error) bool { return pgCode(err) == uniqueViolation },
+		IsForeignKey: func(err error) bool { return pgCode(err) == foreignKeyViolation },
+		LockRow:      " FOR NO KEY UPDATE",
+		Greatest:     func(a, b string) string { return "GREATEST(" + a + ", " + b + ")" },
+		XactLock:     `SELECT pg_advisory_xact_lock(` + strings.Replace(lockKey, "$1", "?", 1) + `)`,
 	}
 }
 
@@ -60,7 +67,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s database %s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.Common = sqlq.Common{DB: pgDB{pool}, D: dialect(), Name: "postgres"}
+	return s, nil
 }
 
 // Close closes the pool.
@@ -105,39 +114,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("postgres: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	err = sqlq.Migrate(ctx, migrations, func(ctx context.Context, fn func(sqlq.Conn) error) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return fn(pgConn{tx}) })
+	})
 	if err != nil {
-		return fmt.Errorf("postgres: list migrations: %w", err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("postgres: migration %s: name must start with a number: %w", base, err)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("postgres: read migration %s: %w", base, err)
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, version).Scan(&done); err != nil {
-				return err
-			}
-			if done {
-				return nil
-			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", base, err)
-		}
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }
@@ -183,14 +164,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
-// tv is the value bound to a nullable time column: NULL for the zero time.
-func tv(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
 // tz is the value bound to a NOT NULL time column: the epoch for the zero time.
 func tz(t time.Time) time.Time {
 	if t.IsZero() {
@@ -227,16 +200,7 @@ func list(ss []string) []string {
 	return ss
 }
 
-// nilEmpty turns empty scanned lists into nil, as the other backend returns them.
-func nilEmpty(ps ...*[]string) {
-	for _, p := range ps {
-		if len(*p) == 0 {
-			*p = nil
-		}
-	}
-}
-
-func notFound(what string) error { return fmt.Errorf("%s: %w", what, store.ErrNotFound) }
+func notFound(what string) error { return sqlq.NotFound(what) }
 
 // pgCode returns the SQLSTATE of a server error, "" for others.
 func pgCode(err error) string {
@@ -259,28 +223,50 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// exec1 runs a statement that must touch a row.
-func exec1(ctx context.Context, q querier, missing, sql string, args ...any) error {
-	tag, err := q.Exec(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return notFound(missing)
-	}
-	return nil
+// pgDB adapts the pool to sqlq.DB.
+type pgDB struct{ pool *pgxpool.Pool }
+
+func (d pgDB) Read(ctx context.Context, fn func(sqlq.Conn) error) error {
+	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(pgConn{tx}) })
 }
 
-// collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(pgx.Rows) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+func (d pgDB) Write(ctx context.Context, fn func(sqlq.Conn) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(pgConn{tx}) })
+}
+
+func (d pgDB) Reader() sqlq.Conn { return pgConn{d.pool} }
+
+// pgConn adapts a pool, connection or transaction to sqlq.Conn: "?" placeholders become
+// "$n", and pgx.ErrNoRows becomes sqlq.ErrNoRows.
+type pgConn struct{ q querier }
+
+func rebind(query string, args []any) string {
+	if len(args) == 0 {
+		return query
 	}
-	return out, rows.Err()
+	return sqlq.Rebind(query)
+}
+
+func (c pgConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, rebind(query, args), args...)
+	return tag.RowsAffected(), err
+}
+
+func (c pgConn) Query(ctx context.Context, query string, args ...any) (sqlq.Rows, error) {
+	return c.q.Query(ctx, rebind(query, args), args...)
+}
+
+func (c pgConn) QueryRow(ctx context.Context, query string, args ...any) sqlq.Row {
+	return pgRow{c.q.QueryRow(ctx, rebind(query, args), args...)}
+}
+
+type pgRow struct{ r pgx.Row }
+
+func (r pgRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sqlq.ErrNoRows
+	}
+	return err
 }

@@ -11,11 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +29,7 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of every role of package store.
 type Store struct {
+	sqlq.Common
 	path string
 	w    *sql.DB // one connection: all writes
 	r    *sql.DB // read-only connections
@@ -46,11 +44,17 @@ var _ store.Migrator = (*Store)(nil)
 // dialect is SQLite's flavour of the shared statements.
 func dialect() sqlq.Dialect {
 	return sqlq.Dialect{
-		Param:      func(int) string { return "?" },
-		Time:       func(us int64) any { return us },
-		True:       "1",
-		False:      "0",
-		SemiJoinIn: true,
+		Param:        func(int) string { return "?" },
+		Time:         func(us int64) any { return us },
+		True:         "1",
+		False:        "0",
+		SemiJoinIn:   true,
+		ScanTime:     func(t *time.Time) any { return nt{t} },
+		List:         func(ss []string) any { return jl(ss) },
+		ScanList:     func(p *[]string) any { return sl{p} },
+		IsUnique:     isUnique,
+		IsForeignKey: isForeignKey,
+		Greatest:     func(a, b string) string { return "max(coalesce(" + a + ", 0), coalesce(" + b + ", 0))" },
 	}
 }
 
@@ -89,7 +93,9 @@ func Open(path string) (*Store, error) {
 	n := max(2, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{path: path, w: w, r: r, locks: map[string]bool{}}, nil
+	s := &Store{path: path, w: w, r: r, locks: map[string]bool{}}
+	s.Common = sqlq.Common{DB: db{s}, D: dialect(), Name: "sqlite"}
+	return s, nil
 }
 
 // Close closes the database.
@@ -112,39 +118,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 		applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return fmt.Errorf("sqlite %s: create schema_migrations: %w", s.path, err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("sqlite: list migrations: %w", err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: name must start with a number: %w", base, err)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("sqlite: read migration %s: %w", base, err)
-		}
-		err = s.write(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("sqlite %s: migration %s: %w", s.path, base, err)
-		}
+	if err := sqlq.Migrate(ctx, migrations, s.DB.Write); err != nil {
+		return fmt.Errorf("sqlite %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -261,7 +236,7 @@ func (l sl) Scan(v any) error {
 	return nil
 }
 
-func notFound(what string) error { return fmt.Errorf("%s: %w", what, store.ErrNotFound) }
+func notFound(what string) error { return sqlq.NotFound(what) }
 
 // isUnique reports a UNIQUE or PRIMARY KEY constraint failure.
 func isUnique(err error) bool {
@@ -270,4 +245,71 @@ func isUnique(err error) bool {
 		return false
 	}
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// isForeignKey reports a FOREIGN KEY constraint failure.
+func isForeignKey(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// db adapts the store to sqlq.DB: writes on the writer connection, reads on the readers.
+type db struct{ s *Store }
+
+func (d db) Read(ctx context.Context, fn func(sqlq.Conn) error) error {
+	tx, err := d.s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(conn{tx})
+}
+
+func (d db) Write(ctx context.Context, fn func(sqlq.Conn) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(conn{tx}) })
+}
+
+func (d db) Reader() sqlq.Conn { return conn{d.s.r} }
+
+// conn adapts a *sql.DB or *sql.Tx to sqlq.Conn.
+type conn struct {
+	q interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}
+}
+
+func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	r, err := c.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+func (c conn) Query(ctx context.Context, query string, args ...any) (sqlq.Rows, error) {
+	rows, err := c.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c conn) QueryRow(ctx context.Context, query string, args ...any) sqlq.Row {
+	return sqlRow{c.q.QueryRowContext(ctx, query, args...)}
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+type sqlRow struct{ r *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sqlq.ErrNoRows
+	}
+	return err
 }

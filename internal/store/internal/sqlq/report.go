@@ -1,6 +1,7 @@
 package sqlq
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -94,3 +95,57 @@ func ReportedUpdateInfo(u store.ReportedUpdate) wu.Update {
 		Products:       CleanStrings(u.Products),
 	}
 }
+
+// PlanHostReport locks the host (where rows are locked: reports and commands of one host
+// are serialised), reads its statuses and plans the report.
+func (c *Common) PlanHostReport(ctx context.Context, tx Conn, hostUUID string, r store.Report) (hostPK int64, p ReportPlan, err error) {
+	if hostPK, err = c.lockHost(ctx, tx, hostUUID); err != nil {
+		return 0, p, err
+	}
+	existing, err := c.HostRows(ctx, tx, hostPK)
+	if err != nil {
+		return 0, p, err
+	}
+	p, err = PlanReport(existing, r)
+	return hostPK, p, err
+}
+
+// FinishReport writes the host's reported packages and facts and its status counts,
+// after the backend wrote the plan's statuses.
+func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r store.Report, n store.StatusCounts) error {
+	if r.Packages != nil {
+		if err := c.WriteHostPackages(ctx, tx, hostPK, r.Packages, r.At); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE hosts SET
+		name = CASE WHEN ? = '' THEN name ELSE ? END,
+		os = CASE WHEN ? = '' THEN os ELSE ? END,
+		agent_version = CASE WHEN ? = '' THEN agent_version ELSE ? END,
+		wua_status = CASE WHEN ? = '' THEN wua_status ELSE ? END,
+		reboot_pending = ?, last_error = ?,
+		last_seen = `+c.D.Greatest("last_seen", "?")+`, last_scan = coalesce(?, last_scan),
+		n_ok = ?, n_pending = ?, n_missing = ?, n_discarded = ?, n_error = ?, n_superseded = ?
+		WHERE id = ?`,
+		r.Name, r.Name, r.OS, r.OS, r.AgentVersion, r.AgentVersion, r.WUAStatus, r.WUAStatus,
+		r.RebootPending, r.LastError, c.TimeArg(r.At), c.TimeArg(r.ScanAt),
+		n.OK, n.Pending, n.Missing, n.Discarded, n.Error, n.Superseded, hostPK)
+	if err != nil {
+		return fmt.Errorf("update host: %w", err)
+	}
+	return nil
+}
+
+// UpdateUpsertSet is the ON CONFLICT clause rewriting a stored update row with the
+// inserted one (catalog imports).
+const UpdateUpsertSet = `ON CONFLICT (update_id, revision_number) DO UPDATE SET revision_id = excluded.revision_id,
+	source = excluded.source, content_hash = excluded.content_hash, created = excluded.created,
+	title = excluded.title, description = excluded.description, kb_ids = excluded.kb_ids,
+	kb_num = excluded.kb_num, search_text = excluded.search_text, severity = excluded.severity,
+	severity_rank = excluded.severity_rank, classification = excluded.classification,
+	classification_id = excluded.classification_id, products = excluded.products,
+	product_ids = excluded.product_ids, company = excluded.company,
+	product_family = excluded.product_family, superseded_by = excluded.superseded_by,
+	supersedes = excluded.supersedes, prerequisites = excluded.prerequisites,
+	support_url = excluded.support_url, security_bulletins = excluded.security_bulletins,
+	superseded = excluded.superseded, changed_at = excluded.changed_at`

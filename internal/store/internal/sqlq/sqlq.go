@@ -32,6 +32,23 @@ type Dialect struct {
 	// SemiJoinIn writes "needed" as u.id IN (SELECT ...) instead of EXISTS: SQLite then
 	// reads the needed statuses once instead of probing them for every update.
 	SemiJoinIn bool
+	// ScanTime is the scan destination of a time column into *t: NULL, 0 and the epoch
+	// give the zero time, others are in UTC.
+	ScanTime func(t *time.Time) any
+	// List is the argument bound to a list-of-strings column.
+	List func(ss []string) any
+	// ScanList is the scan destination of a list column into *p.
+	ScanList func(p *[]string) any
+	// IsUnique reports a UNIQUE or PRIMARY KEY violation; IsForeignKey a FOREIGN KEY one.
+	IsUnique, IsForeignKey func(err error) bool
+	// LockRow is appended to a SELECT of one row to lock it for the transaction
+	// (" FOR NO KEY UPDATE"); empty where the transaction excludes other writers.
+	LockRow string
+	// Greatest is the SQL of the larger of two nullable times (NULL counts as older).
+	Greatest func(a, b string) string
+	// XactLock is a statement taking a transaction-scoped lock named by its one
+	// argument; empty where the transaction excludes other writers.
+	XactLock string
 }
 
 // Stmt is a statement and its arguments.

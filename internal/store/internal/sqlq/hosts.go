@@ -1,0 +1,318 @@
+package sqlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/wu"
+)
+
+const hostCols = `h.uuid, h.name, h.os, h.groups, h.maturity, h.agent_version, h.credential_id,
+	h.credential_hash, h.registered_at, h.wua_status, h.last_seen, h.last_scan, h.reboot_pending,
+	h.last_error, h.n_ok, h.n_pending, h.n_missing, h.n_discarded, h.n_error, h.n_superseded`
+
+func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
+	var h store.Host
+	sc := c.D.ScanTime
+	dest := []any{&h.UUID, &h.Name, &h.OS, c.D.ScanList(&h.Groups), &h.Maturity, &h.AgentVersion, &h.CredentialID,
+		&h.CredentialHash, sc(&h.RegisteredAt), &h.WUAStatus, sc(&h.LastSeen), sc(&h.LastScan),
+		&h.RebootPending, &h.LastError, &h.Counts.OK, &h.Counts.Pending, &h.Counts.Missing,
+		&h.Counts.Discarded, &h.Counts.Error, &h.Counts.Superseded}
+	err := r.Scan(append(dest, extra...)...)
+	nilEmpty(&h.Groups)
+	return h, err
+}
+
+// Pager keeps one keyset page: up to limit rows, and the cursor of the next page when
+// the query (reading limit+1 rows) had more.
+type Pager[T any] struct {
+	limit  int
+	name   func(*T) string // the sort value of a row (a host name)
+	Items  []T
+	Next   string
+	lastID int64
+}
+
+// NewPager returns a pager of limit rows ordered by (name, id).
+func NewPager[T any](limit int, name func(*T) string) *Pager[T] {
+	return &Pager[T]{limit: limit, name: name}
+}
+
+// Add keeps a row read with its id; false once the page is full and the cursor set
+// (stop reading).
+func (p *Pager[T]) Add(v T, id int64) bool {
+	if len(p.Items) == p.limit {
+		p.Next = HostCursor(p.name(&p.Items[p.limit-1]), p.lastID)
+		return false
+	}
+	p.Items = append(p.Items, v)
+	p.lastID = id
+	return true
+}
+
+// Read reads rows into the page with scan (which returns the row and its id).
+func (p *Pager[T]) Read(rows Rows, scan func(Row) (T, int64, error)) error {
+	defer rows.Close()
+	for rows.Next() {
+		v, id, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if !p.Add(v, id) {
+			break
+		}
+	}
+	return rows.Err()
+}
+
+// afterCursor appends the keyset condition of a host-name cursor to q.
+func afterCursor(q string, args []any, cursor string) (string, []any, error) {
+	if cursor == "" {
+		return q, args, nil
+	}
+	name, id, err := DecodeHostCursor(cursor)
+	if err != nil {
+		return q, args, err
+	}
+	return q + ` AND (h.name, h.id) > (?, ?)`, append(args, name, id), nil
+}
+
+// HostPK returns the row id of a host.
+func HostPK(ctx context.Context, q Conn, uuid string) (int64, error) {
+	var pk int64
+	err := q.QueryRow(ctx, `SELECT id FROM hosts WHERE uuid = ?`, uuid).Scan(&pk)
+	if errors.Is(err, ErrNoRows) {
+		return 0, NotFound("host " + uuid)
+	}
+	return pk, err
+}
+
+// RegisterHost creates or re-registers a host.
+func (c *Common) RegisterHost(ctx context.Context, r store.HostRegistration) (store.Host, error) {
+	if err := r.Validate(); err != nil {
+		return store.Host{}, c.errf(err, "register host")
+	}
+	maturity := r.Maturity
+	if maturity == "" {
+		maturity = store.MaturityProd
+	}
+	var h store.Host
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		var owner string
+		err := tx.QueryRow(ctx, `SELECT uuid FROM hosts WHERE credential_id = ?`, r.CredentialID).Scan(&owner)
+		if err == nil && owner != r.UUID {
+			return fmt.Errorf("credential id %q belongs to another host: %w", r.CredentialID, store.ErrConflict)
+		}
+		if err != nil && !errors.Is(err, ErrNoRows) {
+			return fmt.Errorf("look up credential: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO hosts (uuid, name, os, groups, maturity, agent_version,
+			credential_id, credential_hash, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, os = excluded.os, groups = excluded.groups,
+			maturity = excluded.maturity, agent_version = excluded.agent_version,
+			credential_id = excluded.credential_id, credential_hash = excluded.credential_hash,
+			registered_at = excluded.registered_at`,
+			r.UUID, r.Name, r.OS, c.D.List(r.Groups), maturity, r.AgentVersion, r.CredentialID, r.CredentialHash, c.TimeZArg(r.At))
+		if c.D.IsUnique(err) {
+			return fmt.Errorf("credential id %q belongs to another host: %w", r.CredentialID, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		h, err = c.scanHost(tx.QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.uuid = ?`, r.UUID))
+		return err
+	})
+	return h, c.errf(err, "register host %s", r.UUID)
+}
+
+// GetHost returns the host with this UUID and the rules packages of its last report.
+func (c *Common) GetHost(ctx context.Context, uuid string) (store.Host, error) {
+	var h store.Host
+	err := c.DB.Read(ctx, func(tx Conn) error {
+		var id int64
+		var err error
+		h, err = c.scanHost(tx.QueryRow(ctx, `SELECT `+hostCols+`, h.id FROM hosts h WHERE h.uuid = ?`, uuid), &id)
+		if errors.Is(err, ErrNoRows) {
+			return NotFound(fmt.Sprintf("host with uuid %q", uuid))
+		}
+		if err != nil {
+			return err
+		}
+		h.Packages, err = c.hostPackages(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Host{}, c.errf(err, "get host %q", uuid)
+	}
+	return h, nil
+}
+
+// HostByCredential returns the host owning the credential id.
+func (c *Common) HostByCredential(ctx context.Context, credentialID string) (store.Host, error) {
+	h, err := c.scanHost(c.DB.Reader().QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.credential_id = ?`, credentialID))
+	if errors.Is(err, ErrNoRows) {
+		err = NotFound(fmt.Sprintf("host with credential id %q", credentialID))
+	}
+	return h, c.errf(err, "host by credential")
+}
+
+// TouchHost records that the host was seen.
+func (c *Common) TouchHost(ctx context.Context, uuid string, at time.Time) error {
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		return Exec1(ctx, tx, "host "+uuid, `UPDATE hosts SET last_seen = `+c.D.Greatest("last_seen", "?")+` WHERE uuid = ?`, c.TimeArg(at), uuid)
+	})
+	return c.errf(err, "touch host")
+}
+
+// DeleteHost removes the host, its statuses and its commands.
+func (c *Common) DeleteHost(ctx context.Context, uuid string) error {
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		return Exec1(ctx, tx, "host "+uuid, `DELETE FROM hosts WHERE uuid = ?`, uuid)
+	})
+	return c.errf(err, "delete host")
+}
+
+// ListHosts returns one page of hosts ordered by name.
+func (c *Common) ListHosts(ctx context.Context, f store.HostFilter) (store.HostPage, error) {
+	var page store.HostPage
+	where, args := "TRUE", []any{}
+	if q := strings.TrimSpace(f.Search); q != "" {
+		where += ` AND (lower(h.name) LIKE ? ESCAPE '\' OR lower(h.uuid) LIKE ? ESCAPE '\')`
+		args = append(args, LikePattern(q), LikePattern(q))
+	}
+	if f.WUAStatus != "" {
+		where += ` AND h.wua_status = ?`
+		args = append(args, f.WUAStatus)
+	}
+	countArgs := append([]any(nil), args...)
+	q, args, err := afterCursor(`SELECT `+hostCols+`, h.id FROM hosts h WHERE `+where, args, f.Cursor)
+	if err != nil {
+		return page, c.errf(err, "list hosts")
+	}
+	limit := store.PageLimit(f.Limit, 50, 1000)
+	q += ` ORDER BY h.name, h.id LIMIT ` + strconv.Itoa(limit+1)
+	if f.Cursor == "" && f.Offset > 0 {
+		q += ` OFFSET ` + strconv.Itoa(f.Offset)
+	}
+	pg := NewPager(limit, func(h *store.Host) string { return h.Name })
+	err = c.DB.Read(ctx, func(tx Conn) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if err := pg.Read(rows, func(r Row) (store.Host, int64, error) {
+			var id int64
+			h, err := c.scanHost(r, &id)
+			return h, id, err
+		}); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM hosts h WHERE `+where, countArgs...).Scan(&page.Total)
+	})
+	if err != nil {
+		return store.HostPage{}, c.errf(err, "list hosts")
+	}
+	page.Hosts, page.Next = pg.Items, pg.Next
+	return page, nil
+}
+
+// HostRows reads a host's stored statuses (for PlanReport).
+func (c *Common) HostRows(ctx context.Context, tx Conn, hostPK int64) ([]HostRow, error) {
+	out, err := QueryAll(ctx, tx, func(r Row) (HostRow, error) {
+		var e HostRow
+		var inst time.Time
+		err := r.Scan(&e.UpdatePK, &e.Key.UpdateID, &e.Key.RevisionNumber, &e.Status, &e.Reason, c.D.ScanTime(&inst), &e.LastError)
+		e.InstalledAt = Micros(inst)
+		return e, err
+	}, `SELECT h.update_pk, u.update_id, u.revision_number, h.status, h.reason, h.installed_at, h.last_error
+		FROM host_updates h JOIN updates u ON u.id = h.update_pk WHERE h.host_pk = ?`, hostPK)
+	if err != nil {
+		return nil, fmt.Errorf("read statuses: %w", err)
+	}
+	return out, nil
+}
+
+// HostUpdates lists a host's per-update statuses.
+func (c *Common) HostUpdates(ctx context.Context, hostUUID string, statuses ...wu.Status) ([]store.HostUpdate, error) {
+	var out []store.HostUpdate
+	err := c.DB.Read(ctx, func(tx Conn) error {
+		hostPK, err := HostPK(ctx, tx, hostUUID)
+		if err != nil {
+			return err
+		}
+		q := `SELECT u.update_id, u.revision_number, u.title, u.kb_ids, u.severity, u.classification,
+			h.status, h.reason, h.installed_at, h.last_error, h.changed_at
+			FROM host_updates h JOIN updates u ON u.id = h.update_pk WHERE h.host_pk = ?`
+		args := []any{hostPK}
+		if len(statuses) > 0 {
+			in, sargs := In(statuses)
+			q += ` AND h.status IN ` + in
+			args = append(args, sargs...)
+		}
+		out, err = QueryAll(ctx, tx, func(r Row) (store.HostUpdate, error) {
+			var h store.HostUpdate
+			err := r.Scan(&h.Key.UpdateID, &h.Key.RevisionNumber, &h.Title, c.D.ScanList(&h.KBs), &h.Severity,
+				&h.Classification, &h.Status, &h.Reason, c.D.ScanTime(&h.InstalledAt), &h.LastError, c.D.ScanTime(&h.ChangedAt))
+			nilEmpty(&h.KBs)
+			return h, err
+		}, q+` ORDER BY u.update_id, u.revision_number`, args...)
+		return err
+	})
+	return out, c.errf(err, "host %s statuses", hostUUID)
+}
+
+// updatePK returns the row id of an update (its newest revision for revision 0).
+func updatePK(ctx context.Context, q Conn, key wu.UpdateKey) (int64, error) {
+	var pk int64
+	err := q.QueryRow(ctx, `SELECT id FROM updates WHERE update_id = ? AND (? = 0 OR revision_number = ?)
+		ORDER BY revision_number DESC LIMIT 1`, key.UpdateID, key.RevisionNumber, key.RevisionNumber).Scan(&pk)
+	if errors.Is(err, ErrNoRows) {
+		return 0, NotFound(fmt.Sprintf("update %s", key))
+	}
+	return pk, err
+}
+
+// UpdateHosts lists one page of the hosts having a status for the update.
+func (c *Common) UpdateHosts(ctx context.Context, key wu.UpdateKey, f store.UpdateHostFilter) (store.UpdateHostPage, error) {
+	var page store.UpdateHostPage
+	limit := store.PageLimit(f.Limit, 100, 1000)
+	pg := NewPager(limit, func(h *store.UpdateHostStatus) string { return h.HostName })
+	err := c.DB.Read(ctx, func(tx Conn) error {
+		pk, err := updatePK(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		q := `SELECT h.uuid, h.name, hu.status, hu.reason, hu.installed_at, hu.last_error, hu.changed_at, h.id
+			FROM host_updates hu JOIN hosts h ON h.id = hu.host_pk WHERE hu.update_pk = ?`
+		args := []any{pk}
+		if len(f.Statuses) > 0 {
+			in, sargs := In(f.Statuses)
+			q += ` AND hu.status IN ` + in
+			args = append(args, sargs...)
+		}
+		if q, args, err = afterCursor(q, args, f.Cursor); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, q+` ORDER BY h.name, h.id LIMIT `+strconv.Itoa(limit+1), args...)
+		if err != nil {
+			return err
+		}
+		return pg.Read(rows, func(r Row) (store.UpdateHostStatus, int64, error) {
+			var h store.UpdateHostStatus
+			var id int64
+			err := r.Scan(&h.HostUUID, &h.HostName, &h.Status, &h.Reason, c.D.ScanTime(&h.InstalledAt), &h.LastError,
+				c.D.ScanTime(&h.ChangedAt), &id)
+			return h, id, err
+		})
+	})
+	if err != nil {
+		return page, c.errf(err, "hosts of update %s", key)
+	}
+	page.Hosts, page.Next = pg.Items, pg.Next
+	return page, nil
+}
