@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./internal/pkg -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./internal/jsonlimit -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./internal/schedule -run '^$$' -fuzz '^FuzzPlan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 cross:
 	for a in amd64 386 arm64; do GOOS=windows GOARCH=$$a CGO_ENABLED=0 $(GO) build -o bin/windows-$$a/ ./cmd/... || exit 1; done
