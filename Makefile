@@ -2,13 +2,17 @@
 GO ?= go
 FUZZTIME ?= 10m
 
-.PHONY: run test bench fuzz cross build
+.PHONY: run test bench fuzz cross build wine-smoke
 
 run:
 	$(GO) run ./cmd/waptserver serve
 
 test:
 	./scripts/test.sh
+
+# The Windows agent under Wine against a real server (also part of make test).
+wine-smoke:
+	./scripts/wine-smoke.sh
 
 build:
 	$(GO) build -o bin/ ./cmd/...

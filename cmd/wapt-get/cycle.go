@@ -27,7 +27,7 @@ func newCycleCmd(g *globals, name, short string) *cobra.Command {
 			if !asJSON && isTerminal(g.stdout) {
 				progress = newProgressBar(g.stdout).update
 			}
-			a, err := g.openAgent(progress)
+			a, err := g.openAgent(signalContext(cmd), progress)
 			if err != nil {
 				return err
 			}

@@ -137,9 +137,14 @@ func (g *globals) openHost() (*host, error) {
 }
 
 // credential reads the credential file; nil when the agent is not registered yet.
-func (g *globals) credential() (*agent.Credential, error) {
+// At the first start after an installation, it registers with the enrollment token the
+// installer left (enrollment_token_file).
+func (g *globals) credential(ctx context.Context) (*agent.Credential, error) {
 	c, err := agent.LoadCredential(g.cfg.Global.CredentialFile)
 	if errors.Is(err, agent.ErrNotRegistered) {
+		if c, rerr := g.registerFromTokenFile(ctx); rerr != nil || c != nil {
+			return c, rerr
+		}
 		g.log.Warn("not registered: scanning with the ini rules only, nothing reported", slog.Any("hint", err))
 		return nil, nil
 	}
@@ -147,8 +152,8 @@ func (g *globals) credential() (*agent.Credential, error) {
 }
 
 // openAgent builds the agent for a command.
-func (g *globals) openAgent(progress agent.Progress) (*agent.Agent, error) {
-	cred, err := g.credential()
+func (g *globals) openAgent(ctx context.Context, progress agent.Progress) (*agent.Agent, error) {
+	cred, err := g.credential(ctx)
 	if err != nil {
 		return nil, err
 	}

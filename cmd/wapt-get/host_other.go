@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openwua/waptwua/internal/agent"
 )
 
 // openNativeHost has no real Windows Update Agent to open here.
@@ -45,4 +47,9 @@ func bootTime(now time.Time) time.Time {
 		return time.Time{}
 	}
 	return now.Add(-time.Duration(secs * float64(time.Second)))
+}
+
+// nativePolicy: the Windows Update policies exist only on Windows.
+func nativePolicy() (agent.Policy, error) {
+	return nil, fmt.Errorf("the Windows Update policies exist only on Windows")
 }

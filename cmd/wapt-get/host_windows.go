@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
+	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/wua"
 	wuawin "github.com/openwua/waptwua/internal/wua/windows"
 )
@@ -66,3 +67,6 @@ func bootTime(now time.Time) time.Time {
 	}
 	return now.Add(-time.Duration(ms) * time.Millisecond)
 }
+
+// nativePolicy returns the Windows Update policies switch alone (no COM).
+func nativePolicy() (agent.Policy, error) { return wuawin.NewPolicy(""), nil }

@@ -62,6 +62,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newStatusCmd(g),
 		newRegisterCmd(g),
 		newServiceCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }

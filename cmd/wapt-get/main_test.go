@@ -194,7 +194,7 @@ func TestRegisterScanDownloadInstallWithSim(t *testing.T) {
 	m := newMiniServer(t)
 	dir := t.TempDir()
 	cfg := writeFile(t, filepath.Join(dir, "wapt-get.ini"), fmt.Sprintf(
-		"[global]\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = pc-cli-1\n[waptwua]\nenabled = True\n", m.srv.URL, m.srv.URL))
+		"[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = pc-cli-1\n[waptwua]\nenabled = True\n", m.srv.URL, m.srv.URL))
 	profile := writeFile(t, filepath.Join(dir, "host.json"), `{"host_name": "pc-cli", "products": ["Windows 10", "Office 2016"]}`)
 	sim := []string{"--config", cfg, "--wua", "sim", "--profile", profile}
 

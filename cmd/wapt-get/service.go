@@ -17,12 +17,19 @@ func newServiceCmd(g *globals) *cobra.Command {
 		Use:   "service",
 		Short: "Run the agent as a service: schedules, install at shutdown, commands from the server",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var asService bool
+	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run the service (as a Windows service when started by the service manager; elsewhere in the foreground until SIGINT/SIGTERM)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runService(signalContext(cmd), g) },
-	}, &cobra.Command{
+		Long: "run serves schedules and commands. Started by the Windows service control manager it\n" +
+			"registers with it (pre-shutdown installs, event log source waptwua); the manager is\n" +
+			"detected, and --as-service (or WAPTWUA_SERVICE=1) says so where the detection fails\n" +
+			"(service install puts --as-service in the service's command line).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runService(signalContext(cmd), g, asService) },
+	}
+	run.Flags().BoolVar(&asService, "as-service", false, "run under the Windows service control manager (no detection)")
+	cmd.AddCommand(run, &cobra.Command{
 		Use:   "install",
 		Short: "Install the Windows service (automatic start, pre-shutdown notification for install_at_shutdown)",
 		Args:  cobra.NoArgs,

@@ -9,8 +9,12 @@ import (
 
 // runService runs in the foreground until SIGINT/SIGTERM (ctx). There is no machine
 // shutdown notification here: install_at_shutdown applies to the Windows service.
-func runService(ctx context.Context, g *globals) error {
-	a, err := g.openAgent(nil)
+// asService (--as-service) is for the Windows service control manager: refused here.
+func runService(ctx context.Context, g *globals, asService bool) error {
+	if asService {
+		return fmt.Errorf("--as-service is for the Windows service control manager; here run \"wapt-get service run\" from your init system")
+	}
+	a, err := g.openAgent(ctx, nil)
 	if err != nil {
 		return err
 	}

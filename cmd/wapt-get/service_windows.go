@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/openwua/waptwua/internal/agent"
@@ -22,33 +24,58 @@ import (
 // (install_at_shutdown) before going down anyway.
 const preshutdownTimeout = 30 * time.Minute
 
-// runService runs under the service manager when it started us, else in the foreground
+// serviceEnv forces the service mode, like --as-service, where the detection of the
+// service control manager fails (Wine runs services in session 1).
+const serviceEnv = "WAPTWUA_SERVICE"
+
+// runService runs under the service manager when it started us (detected, or said by
+// --as-service / WAPTWUA_SERVICE=1: "service install" puts the flag in the service's
+// command line, so the mode never depends on the detection), else in the foreground
 // until Ctrl-C.
-func runService(ctx context.Context, g *globals) error {
-	isService, err := svc.IsWindowsService()
-	if err != nil {
-		return fmt.Errorf("detect the service manager: %w", err)
+func runService(ctx context.Context, g *globals, asService bool) error {
+	isService := asService || os.Getenv(serviceEnv) == "1"
+	if !isService {
+		detected, err := svc.IsWindowsService()
+		if err != nil {
+			return fmt.Errorf("detect the service manager: %w (say --as-service when the service manager starts wapt-get)", err)
+		}
+		isService = detected
 	}
-	if isService && g.logFile == "" {
-		// A service has no console: log next to the data.
+	if !isService {
+		a, err := g.openAgent(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, a)
+	}
+	// A service has no console: log next to the data, and tee the important records
+	// into the event log (source waptwua, registered by service install).
+	var handler slog.Handler = g.log.Handler()
+	if g.logFile == "" {
 		if err := os.MkdirAll(g.dataDir, 0o700); err == nil {
 			path := filepath.Join(g.dataDir, "waptwua-service.log")
 			if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
 				g.closers = append(g.closers, f.Close)
-				g.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				handler = slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})
 			}
 		}
 	}
-	a, err := g.openAgent(nil)
-	if err != nil {
-		return err
+	if el, err := eventlog.Open(eventSource); err == nil {
+		g.closers = append(g.closers, el.Close)
+		handler = newEventHandler(handler, el)
 	}
-	if !isService {
-		return serve(ctx, a)
+	g.log = slog.New(handler)
+	g.log.Info("running as the " + serviceName + " service of the service control manager")
+	a, err := g.openAgent(ctx, nil)
+	if err != nil {
+		g.log.Error("service not started", slog.Any("err", err))
+		return err
 	}
 	h := &serviceHandler{agent: a, log: g.log}
 	if err := svc.Run(serviceName, h); err != nil {
-		return fmt.Errorf("run as the %s service: %w", serviceName, err)
+		err = fmt.Errorf("run as the %s service: %w", serviceName, err)
+		g.log.Error("service", slog.Any("err", err))
+		return err
 	}
 	return h.err
 }
@@ -161,7 +188,7 @@ func installService(g *globals) error {
 		s.Close()
 		return fmt.Errorf("service %s is already installed (run wapt-get service uninstall first)", serviceName)
 	}
-	args := []string{"service", "run", "--config", cfgPath, "--data-dir", dataDir}
+	args := []string{"service", "run", "--as-service", "--config", cfgPath, "--data-dir", dataDir}
 	if g.wuaKind != "auto" {
 		args = append(args, "--wua", g.wuaKind)
 	}
@@ -189,6 +216,9 @@ func installService(g *globals) error {
 	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_PRESHUTDOWN_INFO, (*byte)(unsafe.Pointer(&info))); err != nil {
 		g.log.Warn("pre-shutdown timeout not set: install_at_shutdown may be cut short", slog.Any("err", err))
 	}
+	if err := eventlog.InstallAsEventCreate(eventSource, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "already exists") {
+		g.log.Warn("event log source not registered: the service logs to its file only", slog.String("source", eventSource), slog.Any("err", err))
+	}
 	fmt.Fprintf(g.stdout, "service %s installed (automatic start): %s %v\n", serviceName, exe, args)
 	return nil
 }
@@ -208,9 +238,17 @@ func uninstallService(g *globals) error {
 		if _, err := s.Control(svc.Stop); err != nil {
 			g.log.Warn("stop the service", slog.Any("err", err))
 		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+			if st, err := s.Query(); err != nil || st.State == svc.Stopped {
+				break
+			}
+		}
 	}
 	if err := s.Delete(); err != nil {
 		return fmt.Errorf("service uninstall: delete %s: %w", serviceName, err)
+	}
+	if err := eventlog.Remove(eventSource); err != nil {
+		g.log.Warn("event log source not removed", slog.String("source", eventSource), slog.Any("err", err))
 	}
 	fmt.Fprintf(g.stdout, "service %s removed\n", serviceName)
 	return nil

@@ -193,7 +193,7 @@ func (d *demoFleet) startHost(ctx, runCtx context.Context, o demoOptions, h *dem
 		return err
 	}
 	iniPath := filepath.Join(dir, "wapt-get.ini")
-	ini := fmt.Sprintf("[global]\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\n\n[waptwua]\n%s\n", d.URL, d.URL, h.UUID, h.Ini)
+	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\n\n[waptwua]\n%s\n", d.URL, d.URL, h.UUID, h.Ini)
 	if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
 		return err
 	}

@@ -118,6 +118,12 @@ func New(cfg *config.Agent, w WUA, client *Client, dataDir string, opts ...Optio
 	if err != nil {
 		return nil, fmt.Errorf("agent data folder %s: %w", dataDir, err)
 	}
+	if err := cfg.CheckTransport("server", client.server); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckTransport("repository", client.repo); err != nil {
+		return nil, err
+	}
 	if _, err := wua.CriteriaFromFilter(cfg.WUA.Filter); err != nil {
 		return nil, fmt.Errorf("%s [waptwua] filter = %q: %w", cfg.Source, cfg.WUA.Filter, err)
 	}
@@ -249,6 +255,9 @@ func (a *Agent) run(ctx context.Context, o op, force bool) (*Summary, error) {
 	defer a.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(a.dataDir, CacheDirName), 0o700); err != nil {
 		return nil, fmt.Errorf("agent data folder %s: %w (run as the agent's account or choose another --data-dir)", a.dataDir, err)
+	}
+	if err := RestrictPath(a.dataDir, true); err != nil {
+		return nil, fmt.Errorf("agent data folder: %w", err)
 	}
 	st, err := LoadState(a.dataDir)
 	if err != nil {

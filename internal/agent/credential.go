@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,13 +57,25 @@ func LoadCredential(path string) (*Credential, error) {
 	return &c, nil
 }
 
-// SaveCredential writes the credential file atomically with mode 0600.
+// SaveCredential writes the credential file atomically, readable only by its owner
+// (0600, its folder 0700) or, on Windows, by SYSTEM and Administrators (ACL).
 func SaveCredential(path string, c *Credential) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return fmt.Errorf("credential file %s: encode: %w", path, err)
 	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("credential file %s: create folder: %w", path, err)
+	}
+	// The folder first: the file is never readable by others, not even for a moment.
+	if err := RestrictPath(dir, true); err != nil {
+		return fmt.Errorf("credential file: %w", err)
+	}
 	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("credential file: %w", err)
+	}
+	if err := RestrictPath(path, false); err != nil {
 		return fmt.Errorf("credential file: %w", err)
 	}
 	return nil

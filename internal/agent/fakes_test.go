@@ -567,7 +567,7 @@ func newHarness(t *testing.T, waptwua string, updates ...wua.Update) *harness {
 		clock: newFakeClock(time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC)),
 		dir:   t.TempDir(), disk: &fakeDisk{free: 10 << 30},
 	}
-	ini := fmt.Sprintf("[global]\nrepo_url = %s/wapt\nwapt_server = %s\n[waptwua]\n%s\n", h.srv.URL(), h.srv.URL(), waptwua)
+	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\n[waptwua]\n%s\n", h.srv.URL(), h.srv.URL(), waptwua)
 	cfg, err := config.ParseAgent([]byte(ini), filepath.Join(h.dir, "wapt-get.ini"))
 	if err != nil {
 		t.Fatalf("config: %v", err)

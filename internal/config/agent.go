@@ -20,6 +20,10 @@ const (
 	// DefaultCredentialFile is where registration writes the agent's credential, relative
 	// to the folder of wapt-get.ini. The server secret is never stored in the ini.
 	DefaultCredentialFile = "private/waptwua-credential.json"
+	// DefaultEnrollmentTokenFile is where an installer leaves the enrollment token for
+	// the first start (registration reads it, then deletes it), relative to the folder
+	// of wapt-get.ini.
+	DefaultEnrollmentTokenFile = "private/enrollment-token"
 )
 
 // DefaultAgentPath returns where wapt-get.ini lives on goos (runtime.GOOS).
@@ -67,6 +71,22 @@ type Global struct {
 	HTTPProxy string
 	// Maturities of the rules packages the host takes (default PROD).
 	Maturities []string
+	// AllowInsecureHTTP lets the agent talk to an http:// server or repository
+	// (allow_insecure_http, default False: refused, the credential would travel in clear).
+	AllowInsecureHTTP bool
+	// EnrollmentTokenFile holds the enrollment token an installer left for the first
+	// start (enrollment_token_file).
+	EnrollmentTokenFile string
+}
+
+// CheckTransport refuses a plain-HTTP URL unless allow_insecure_http is set; what
+// names the URL's use in the error ("server", "repository").
+func (a *Agent) CheckTransport(what, u string) error {
+	if u == "" || a.Global.AllowInsecureHTTP || !strings.HasPrefix(strings.ToLower(u), "http://") {
+		return nil
+	}
+	return fmt.Errorf("%s %s is plain HTTP: the host's credential, commands and rules would travel unprotected; "+
+		"use https://, or set allow_insecure_http = True in [global] of %s (tests and labs only)", what, u, a.Source)
 }
 
 // WUA holds the [waptwua] keys that are not rules (REFERENCE §3). Durations are 0 when
@@ -164,16 +184,18 @@ func ParseAgent(data []byte, source string) (*Agent, error) {
 
 	g := &reader{f: f, section: "global"}
 	a.Global = Global{
-		RepoURL:           g.url("repo_url"),
-		WaptServer:        g.url("wapt_server"),
-		UUID:              g.identity("uuid"),
-		HostName:          g.identity("host_name"),
-		VerifyCert:        true,
-		ClientCertificate: resolvePath(dir, g.str("client_certificate", "")),
-		ClientPrivateKey:  resolvePath(dir, g.str("client_private_key", "")),
-		CredentialFile:    resolvePath(dir, g.str("credential_file", DefaultCredentialFile)),
-		HTTPProxy:         g.proxy("http_proxy"),
-		Maturities:        g.maturities("maturities"),
+		RepoURL:             g.url("repo_url"),
+		WaptServer:          g.url("wapt_server"),
+		UUID:                g.identity("uuid"),
+		HostName:            g.identity("host_name"),
+		VerifyCert:          true,
+		ClientCertificate:   resolvePath(dir, g.str("client_certificate", "")),
+		ClientPrivateKey:    resolvePath(dir, g.str("client_private_key", "")),
+		CredentialFile:      resolvePath(dir, g.str("credential_file", DefaultCredentialFile)),
+		HTTPProxy:           g.proxy("http_proxy"),
+		Maturities:          g.maturities("maturities"),
+		AllowInsecureHTTP:   g.boolean("allow_insecure_http", false),
+		EnrollmentTokenFile: resolvePath(dir, g.str("enrollment_token_file", DefaultEnrollmentTokenFile)),
 	}
 	if v, ok := g.raw("verify_cert"); ok {
 		if b, err := ParseBool(v); err == nil {

@@ -29,10 +29,11 @@ func TestParseAgentDefaults(t *testing.T) {
 	want := &Agent{
 		Source: "/opt/wapt/wapt-get.ini",
 		Global: Global{
-			RepoURL:        "https://srv/wapt",
-			VerifyCert:     true,
-			CredentialFile: "/opt/wapt/private/waptwua-credential.json",
-			Maturities:     []string{"PROD"},
+			RepoURL:             "https://srv/wapt",
+			VerifyCert:          true,
+			CredentialFile:      filepath.Join("/opt/wapt", "private", "waptwua-credential.json"),
+			EnrollmentTokenFile: filepath.Join("/opt/wapt", "private", "enrollment-token"),
+			Maturities:          []string{"PROD"},
 		},
 		WUA: defaultWUA(),
 	}
@@ -174,10 +175,11 @@ allowed_classifications = Security Updates, 0FA1201D-4330-4FA8-8AE9-B877473B6441
 		Global: Global{
 			RepoURL: "https://srv.example.org/wapt/", WaptServer: "https://srv.example.org",
 			UUID: "4C4C4544-0044-4810-8036-B4C04F4A4E32", HostName: "pc01.example.org",
-			VerifyCert: true, CABundle: "/etc/wapt/ssl/ca.pem",
-			ClientCertificate: "/etc/wapt/ssl/client.crt", ClientPrivateKey: `C:\wapt\private\client.key`,
+			VerifyCert: true, CABundle: filepath.Join("/etc/wapt", "ssl", "ca.pem"),
+			ClientCertificate: filepath.Join("/etc/wapt", "ssl", "client.crt"), ClientPrivateKey: `C:\wapt\private\client.key`,
 			CredentialFile: `\\fs\wapt\cred.json`, HTTPProxy: "http://proxy.example.org:3128",
-			Maturities: []string{"PROD", "PREPROD"},
+			Maturities:          []string{"PROD", "PREPROD"},
+			EnrollmentTokenFile: filepath.Join("/etc/wapt", "private", "enrollment-token"),
 		},
 		WUA: WUA{
 			Enabled: no(), AllowDirectDownload: true, Filter: "IsInstalled=0 and Type='Software'",
@@ -410,7 +412,7 @@ func TestVerifyCert(t *testing.T) {
 		{"0", false, ""},
 		{"False", false, ""},
 		{"1", true, ""},
-		{"ca.pem", true, "/opt/wapt/ca.pem"},
+		{"ca.pem", true, filepath.Join("/opt/wapt", "ca.pem")},
 		{"/etc/ssl/certs/ca-certificates.crt", true, "/etc/ssl/certs/ca-certificates.crt"},
 		{`c:\wapt\ssl\server\srvwapt.pem`, true, `c:\wapt\ssl\server\srvwapt.pem`},
 	}

@@ -184,9 +184,11 @@ func isWindowsAbs(p string) bool {
 	return strings.HasPrefix(p, `\\`)
 }
 
-// resolvePath makes a relative path relative to dir (the folder of the ini file).
+// resolvePath makes a relative path relative to dir (the folder of the ini file). A
+// rooted path ("/etc/wapt/ca.pem", "\wapt\ca.pem": the current drive's root on
+// Windows) is not relative, on any system.
 func resolvePath(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) || isWindowsAbs(p) {
+	if p == "" || filepath.IsAbs(p) || isWindowsAbs(p) || p[0] == '/' || p[0] == '\\' {
 		return p
 	}
 	return filepath.Join(dir, p)

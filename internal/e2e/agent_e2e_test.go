@@ -243,7 +243,7 @@ type host struct {
 func newHost(t *testing.T, srv *waptserver, name string, profile sim.Profile, waptwua string, now time.Time) *host {
 	t.Helper()
 	dir := t.TempDir()
-	ini := fmt.Sprintf("[global]\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\n[waptwua]\n%s\n", srv.url, srv.url, name, waptwua)
+	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\n[waptwua]\n%s\n", srv.url, srv.url, name, waptwua)
 	cfg, err := config.ParseAgent([]byte(ini), filepath.Join(dir, "wapt-get.ini"))
 	if err != nil {
 		t.Fatal(err)

@@ -304,7 +304,7 @@ func (s *ringServer) reportedPackages(t *testing.T, uuid string) map[string]stor
 func newRingHost(t *testing.T, srv *ringServer, name, maturity, trusted string, profile sim.Profile) *host {
 	t.Helper()
 	dir := t.TempDir()
-	ini := fmt.Sprintf("[global]\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\nmaturities = %s\n[waptwua]\nenabled = True\ntrusted_certs = %s\n",
+	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\nmaturities = %s\n[waptwua]\nenabled = True\ntrusted_certs = %s\n",
 		srv.url, srv.url, name, maturity, trusted)
 	cfg, err := config.ParseAgent([]byte(ini), filepath.Join(dir, "wapt-get.ini"))
 	if err != nil {
