@@ -13,12 +13,7 @@ command -v osslsigncode >/dev/null || need+=(osslsigncode)
 command -v openssl >/dev/null || need+=(openssl)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 [ -x /usr/bin/chromium ] || need+=(chromium)
-# The Wine smoke (scripts/wine-smoke.sh) and the agent MSI.
-command -v wine >/dev/null || need+=(wine)
-[ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null || need+=(wine64)
-command -v x86_64-w64-mingw32-as >/dev/null || need+=(binutils-mingw-w64-x86-64)
-command -v msiinfo >/dev/null || need+=(msitools)
-command -v wixl >/dev/null || need+=(wixl)
+# Wine, the MinGW binutils and msitools: scripts/wine-smoke.sh (below) installs them.
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "test.sh: installing ${need[*]}"
