@@ -267,6 +267,17 @@ func (s *scanner) must() (byte, error) {
 
 func (s *scanner) skipSpace() (byte, error) {
 	for {
+		// White space in bulk within the current chunk, then one byte through next (which
+		// refills and enforces MaxBytes).
+		for s.pos < len(s.data) && s.off < s.l.MaxBytes {
+			switch s.data[s.pos] {
+			case ' ', '\t', '\n', '\r':
+				s.pos++
+				s.off++
+				continue
+			}
+			break
+		}
 		c, err := s.next()
 		if err != nil {
 			return 0, err

@@ -42,7 +42,8 @@ func TestValidate(t *testing.T) {
 		{"jean-claude-42", "jean-claude", "user name"},
 		{"Jean-Claude-1999", "jean-claude", "user name"},
 		{"aaaaaaaaaaaaaaaa", "", "too predictable"},
-		{"abcdefghijklmnop", "", "too predictable"},
+		{"abcdefghijklmnop", "", "common password"},
+		{"mnopqrstuvwxyz", "", "too predictable"},
 		{"123456789012345", "", "too predictable"},
 		{"xkcdxkcdxkcdxkcd", "", "too predictable"},
 	}
