@@ -13,6 +13,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -476,7 +477,7 @@ func (s *scanner) member(c byte) error {
 	}
 	id := key
 	if s.l.FoldedKeys {
-		id = strings.ToLower(key)
+		id = foldKey(key)
 	}
 	if top.keys == nil {
 		top.keys = make(map[string]string)
@@ -756,4 +757,20 @@ func capString(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// foldKey maps every rune to the smallest rune of its case-folding orbit, so that keys
+// encoding/json would match to the same struct field (it folds "ſ" to "s" and the Kelvin
+// sign to "k") compare equal.
+func foldKey(k string) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for _, r := range k {
+		f := r
+		for g := unicode.SimpleFold(r); g != r; g = unicode.SimpleFold(g) {
+			f = min(f, g)
+		}
+		b.WriteRune(f)
+	}
+	return b.String()
 }

@@ -66,6 +66,7 @@ func TestLimits(t *testing.T) {
 		{"duplicate key by escape", `{"a":1,"\u0061":2}`, Limits{}, LimitDuplicate, `duplicate key "a" at $.a`},
 		{"case variants allowed", `{"a":1,"A":2}`, Limits{}, "", ""},
 		{"case variants refused", `{"Status":1,"status":2}`, Limits{FoldedKeys: true}, LimitDuplicate, `duplicate key "status" (keys differing only in case count as one) at $.status`},
+		{"case variants by Unicode folding", "{\"status\":1,\"\u017ftatus\":2}", Limits{FoldedKeys: true}, LimitDuplicate, "duplicate key \"\u017ftatus\" (keys differing only in case count as one) at $[\"\u017ftatus\"]"},
 		{"same key in sibling objects", `[{"a":1},{"a":2}]`, Limits{}, "", ""},
 		{"values", `[1,[2,3]]`, Limits{MaxValues: 4}, LimitValues, "more than 4 values in the document at $[1][1]"},
 		{"bytes", `[1,2,3]`, Limits{MaxBytes: 6}, LimitBytes, "document larger than 6 bytes"},
