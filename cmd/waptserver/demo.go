@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/console"
 	"github.com/openwua/waptwua/internal/jobs"
@@ -272,7 +273,9 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 	// 4. Server and console.
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	con, err := console.New(console.Deps{Store: st, Jobs: jobsAdapter{runner}, Rules: fileRules, Cache: rp, Packages: st},
+	adapter := &jobsAdapter{r: runner}
+	application := server.NewApp(st, adapter, metrics, nil, "", app.WithLogger(log), app.WithSessionKey(key))
+	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st},
 		console.WithLogger(log), console.WithSessionKey(key))
 	if err != nil {
 		return nil, err
@@ -284,8 +287,8 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 		server.WithMetrics(metrics),
 		server.WithEnrollmentSecret(secret),
 		server.WithRules(fileRules),
-		server.WithSessionKey(key),
-		server.WithJobs(jobsAdapter{runner}),
+		server.WithApp(application),
+		server.WithJobs(adapter),
 		server.WithCommandPollInterval(time.Second),
 		server.WithHandler("GET /{$}", con),
 		server.WithHandler(console.Prefix, con),
@@ -342,7 +345,7 @@ func synthesizeDemoCatalog(path string, o demoOptions) (*catalog.SynthManifest, 
 }
 
 func createDemoUser(ctx context.Context, st store.UserStore, name, password string, role store.Role) error {
-	hash, err := server.HashPassword(password, 0)
+	hash, err := app.HashPassword(password, 0)
 	if err != nil {
 		return fmt.Errorf("demo user %s: %w", name, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/server/servertest"
+	"github.com/openwua/waptwua/internal/store/sqlite"
 )
 
 func rulesCLI(args ...string) (int, string, string) {
@@ -311,4 +312,18 @@ func TestRulesPublish(t *testing.T) {
 	if _, err := publishPassword(nil, false, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), passwordEnv) {
 		t.Errorf("no password: %v", err)
 	}
+}
+
+// openSQLite opens a fresh, migrated SQLite store for the HTTP suite's environment.
+func openSQLite(t *testing.T) server.Store {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "waptserver.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/console"
 	"github.com/openwua/waptwua/internal/jobs"
@@ -236,6 +237,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		server.WithMetrics(metrics),
 		server.WithEnrollmentSecret(cfg.EnrollmentSecret),
 		server.WithMaxReportBytes(cfg.MaxReportBytes),
+		server.WithMaxCatalogAge(cfg.MaxCatalogAge),
 		server.WithRules(fileRules),
 		server.WithSessionKey(key),
 	}
@@ -243,15 +245,24 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var jobsDone sync.WaitGroup
-	var consoleJobs console.Jobs // nil without the jobs: the console's job buttons answer 503
+	// One application layer for the admin API, the console and the jobs' promotions: the
+	// jobs reach it through the adapter, filled once the runner exists.
+	adapter := &jobsAdapter{}
+	var appJobs app.Jobs // nil without the jobs: the job actions answer 503
 	if !o.noJobs {
-		runner, err := newJobs(cfg, st, rp, log, metrics)
+		appJobs = adapter
+	}
+	application := server.NewApp(st, appJobs, metrics, pkgRoots, cfg.PackageTrustedCerts,
+		app.WithLogger(log), app.WithSessionKey(key))
+	opts = append(opts, server.WithApp(application))
+	if !o.noJobs {
+		runner, err := newJobs(cfg, st, rp, log, metrics, application)
 		if err != nil {
 			return err
 		}
 		defer runner.Close()
-		opts = append(opts, server.WithJobs(jobsAdapter{runner}))
-		consoleJobs = jobsAdapter{runner}
+		adapter.r = runner
+		opts = append(opts, server.WithJobs(adapter), server.WithJobHealth(adapter))
 		jobsDone.Go(func() {
 			if err := runner.Run(jobsCtx); err != nil {
 				log.Error("background jobs stopped", slog.Any("err", err))
@@ -267,8 +278,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		log.Warn("rules packages: the console signs packages with the server-held key package_signing_key: whoever controls this server can sign rules for every host",
 			slog.String("package_signing_cert", cfg.PackageSigningCert), slog.String("signer", signing.Chain[0].Subject.CommonName))
 	}
-	con, err := console.New(console.Deps{Store: st, Jobs: consoleJobs, Rules: fileRules, Cache: rp, Packages: st,
-		PackageSigning: signing, PackageRoots: pkgRoots},
+	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, PackageSigning: signing},
 		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil))
 	if err != nil {
 		return err
@@ -415,7 +425,7 @@ func refreshMetrics(ctx context.Context, srv *server.Server, log *slog.Logger) {
 
 // newJobs builds the background jobs on the store, the repository and a Microsoft
 // client.
-func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger, metrics *server.Metrics) (*jobs.Runner, error) {
+func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger, metrics *server.Metrics, promoter jobs.Promoter) (*jobs.Runner, error) {
 	settings, err := jobs.SettingsFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -438,19 +448,19 @@ func newJobs(cfg *config.Server, st dbStore, rp *repo.Repo, log *slog.Logger, me
 	if err != nil {
 		return nil, fmt.Errorf("Microsoft client: %w", err)
 	}
-	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log), jobs.WithMetrics(metrics), jobs.WithPackages(st))
+	runner, err = jobs.New(st, up, rp, settings, jobs.WithLogger(log), jobs.WithMetrics(metrics), jobs.WithPackages(st, promoter))
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
 	return runner, nil
 }
 
-// jobsAdapter gives the admin API's Jobs hook the job runner: the console user becomes
-// the actor of the jobs' audit entries, and "another replica runs it" becomes 409.
+// jobsAdapter gives the application's Jobs hook the job runner: the user becomes the
+// actor of the jobs' audit entries, and "another replica runs it" becomes Busy.
 type jobsAdapter struct{ r *jobs.Runner }
 
 func withActor(ctx context.Context) context.Context {
-	if u, ok := server.UserFromContext(ctx); ok {
+	if u, ok := app.UserFromContext(ctx); ok {
 		return jobs.WithActor(ctx, u.Name)
 	}
 	return ctx
@@ -458,17 +468,17 @@ func withActor(ctx context.Context) context.Context {
 
 func jobErr(err error) error {
 	if errors.Is(err, jobs.ErrBusy) {
-		return fmt.Errorf("%w: %w", server.ErrJobRunning, err)
+		return fmt.Errorf("%w: %w", app.ErrJobRunning, err)
 	}
 	return err
 }
 
-func (a jobsAdapter) ForceCabSync(ctx context.Context) error {
+func (a *jobsAdapter) ForceCabSync(ctx context.Context) error {
 	return jobErr(a.r.ForceCabSync(withActor(ctx)))
 }
 
 // ForceDownload of no update runs the missing-files job in the background.
-func (a jobsAdapter) ForceDownload(ctx context.Context, keys []wu.UpdateKey) error {
+func (a *jobsAdapter) ForceDownload(ctx context.Context, keys []wu.UpdateKey) error {
 	if len(keys) > 0 {
 		return jobErr(a.r.ForceDownload(withActor(ctx), keys))
 	}
@@ -478,13 +488,24 @@ func (a jobsAdapter) ForceDownload(ctx context.Context, keys []wu.UpdateKey) err
 	return nil
 }
 
-func (a jobsAdapter) DeleteUnused(ctx context.Context) (int, int64, error) {
+func (a *jobsAdapter) DeleteUnused(ctx context.Context) (int, int64, error) {
 	n, b, err := a.r.DeleteUnused(withActor(ctx))
 	return n, b, jobErr(err)
 }
 
+// JobHealth reports the jobs' health for /readyz.
+func (a *jobsAdapter) JobHealth() []server.JobHealth {
+	st := a.r.Status()
+	out := make([]server.JobHealth, len(st))
+	for i, j := range st {
+		out[i] = server.JobHealth{Name: j.Name, Running: j.Running, LastSuccess: j.LastSuccess,
+			ConsecutiveFailures: j.ConsecutiveFailures, LastError: j.LastError}
+	}
+	return out
+}
+
 // CheckPromotions runs the rollout check now (POST /api/v1/admin/promotions/check).
-func (a jobsAdapter) CheckPromotions(ctx context.Context) ([]string, error) {
+func (a *jobsAdapter) CheckPromotions(ctx context.Context) ([]string, error) {
 	sum, err := a.r.CheckPromotions(withActor(ctx))
 	return sum.Promoted, jobErr(err)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -86,7 +86,7 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 			return "", errors.New("the two passwords differ")
 		}
 	}
-	if err := server.ValidatePassword(pw); err != nil {
+	if err := app.ValidatePassword(pw); err != nil {
 		return "", err
 	}
 	return pw, nil
@@ -127,10 +127,10 @@ func newUserAddCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := server.ValidateUsername(name); err != nil {
+			if err := app.ValidateUsername(name); err != nil {
 				return err
 			}
-			r, err := server.ParseRole(role)
+			r, err := app.ParseRole(role)
 			if err != nil {
 				return err
 			}
@@ -138,7 +138,7 @@ func newUserAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := server.HashPassword(pw, 0)
+			hash, err := app.HashPassword(pw, 0)
 			if err != nil {
 				return err
 			}
@@ -181,7 +181,7 @@ func newUserPasswdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := server.HashPassword(pw, 0)
+			hash, err := app.HashPassword(pw, 0)
 			if err != nil {
 				return err
 			}
@@ -210,7 +210,7 @@ func newUserRoleCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			r, err := server.ParseRole(args[1])
+			r, err := app.ParseRole(args[1])
 			if err != nil {
 				return err
 			}

@@ -19,8 +19,11 @@ const (
 	DefaultWsusscn2URL          = "http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab"
 	DefaultCabSyncJitter        = 30 * time.Minute
 	DefaultMissingFilesInterval = 30 * time.Minute
-	DefaultMaxReportBytes       = 4 << 20
-	DefaultDownloadConcurrency  = 4
+	// DefaultMaxCatalogAge: /readyz says not ready when the last successful catalog
+	// sync is older than this (a daily sync that failed a week long).
+	DefaultMaxCatalogAge       = 8 * 24 * time.Hour
+	DefaultMaxReportBytes      = 4 << 20
+	DefaultDownloadConcurrency = 4
 	// EnvDBURL overrides db_url (ApplyEnv).
 	EnvDBURL = "WAPTSERVER_DB_URL"
 	// minEnrollmentSecret is the shortest enrollment_secret accepted.
@@ -116,6 +119,9 @@ type Server struct {
 	EnrollmentSecret string
 	// MaxReportBytes bounds an agent report's body.
 	MaxReportBytes int64
+	// MaxCatalogAge (max_catalog_age): /readyz answers 503 when the last successful
+	// catalog sync is older than this.
+	MaxCatalogAge time.Duration
 	// DownloadConcurrency is how many update files are fetched from Microsoft at once.
 	DownloadConcurrency int
 	// Warnings lists unknown [options] keys (ignored).
@@ -127,7 +133,7 @@ var optionsKeys = []string{
 	"allowed_upstream_hosts", "cab_sync_time", "cab_sync_jitter", "missing_files_interval",
 	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "package_trusted_certs",
 	"package_signing_key", "package_signing_cert", "package_signing_key_password_file",
-	"enrollment_secret", "max_report_bytes", "download_concurrency",
+	"enrollment_secret", "max_report_bytes", "download_concurrency", "max_catalog_age",
 }
 
 // LoadServer reads and validates waptserver.ini, then applies the environment
@@ -164,6 +170,7 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		AllowedUpstreamHosts: r.hostPatterns("allowed_upstream_hosts"),
 		CabSyncJitter:        r.duration("cab_sync_jitter", DefaultCabSyncJitter),
 		MissingFilesInterval: r.duration("missing_files_interval", DefaultMissingFilesInterval),
+		MaxCatalogAge:        r.duration("max_catalog_age", DefaultMaxCatalogAge),
 		CleanupKBs:           r.boolean("cleanup_kbs", true),
 		TLSCert:              r.str("tls_cert", ""),
 		TLSKey:               r.str("tls_key", ""),
@@ -202,6 +209,11 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		v, _ := r.raw("cab_sync_jitter")
 		r.fail("cab_sync_jitter", v, fmt.Errorf("must be less than a day (a number without unit means days: write 30m for 30 minutes)"))
 		s.CabSyncJitter = DefaultCabSyncJitter
+	}
+	if s.MaxCatalogAge < time.Hour {
+		v, _ := r.raw("max_catalog_age")
+		r.fail("max_catalog_age", v, fmt.Errorf("must be at least 1h (e.g. 8d; the catalog syncs daily)"))
+		s.MaxCatalogAge = DefaultMaxCatalogAge
 	}
 	if s.MissingFilesInterval < time.Minute {
 		v, _ := r.raw("missing_files_interval")

@@ -25,7 +25,18 @@ func defaultServer(source string) *Server {
 		CleanupKBs:           true,
 		CleanupWindow:        Window{Start: TimeOfDay{2, 30}, End: TimeOfDay{3, 30}},
 		MaxReportBytes:       4 << 20,
+		MaxCatalogAge:        8 * 24 * time.Hour,
 		DownloadConcurrency:  4,
+	}
+}
+
+func TestMaxCatalogAge(t *testing.T) {
+	s, err := ParseServer([]byte("[options]\nmax_catalog_age = 3d\n"), "waptserver.ini")
+	if err != nil || s.MaxCatalogAge != 72*time.Hour {
+		t.Fatalf("max_catalog_age = 3d: %v %v", s, err)
+	}
+	if _, err := ParseServer([]byte("[options]\nmax_catalog_age = 10m\n"), "waptserver.ini"); err == nil || !strings.Contains(err.Error(), "max_catalog_age") {
+		t.Errorf("max_catalog_age = 10m accepted: %v", err)
 	}
 }
 
@@ -89,6 +100,7 @@ secret_key = kept by the original, unknown here
 		CabTrustedRoots:      "/etc/waptserver/ms-roots.pem",
 		EnrollmentSecret:     "0123456789abcdef0123",
 		MaxReportBytes:       16 << 20,
+		MaxCatalogAge:        8 * 24 * time.Hour,
 		DownloadConcurrency:  8,
 		Warnings:             []string{`/etc/waptserver/waptserver.ini:20: [options] unknown key "secret_key" ignored`},
 	}

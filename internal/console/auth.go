@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/openwua/waptwua/internal/server"
-	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/app"
 )
 
 // Cookie names. The session and flash cookies are scoped to the console's pages.
@@ -27,19 +23,9 @@ const (
 	sessionCookie = "waptwua_session"
 	loginCookie   = "waptwua_login" // nonce binding the login form's CSRF token
 	flashCookie   = "waptwua_flash"
-	sessionPrefix = "c1."
 	maxCookieLen  = 2048
 	maxFormBytes  = 2 << 20
 )
-
-var errNoSession = errors.New("no session")
-
-type sessionPayload struct {
-	User    string `json:"u"`
-	Expires int64  `json:"e"`
-	// Print is a digest of the password hash: changing the password ends the sessions.
-	Print string `json:"p"`
-}
 
 func (c *Console) mac(parts ...string) string {
 	m := hmac.New(sha256.New, c.key)
@@ -50,55 +36,14 @@ func (c *Console) mac(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func passwordPrint(hash string) string {
-	sum := sha256.Sum256([]byte("waptwua-console-session\x00" + hash))
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
-}
-
-// issueSession makes the session cookie value of user u.
-func (c *Console) issueSession(u store.User) (string, time.Time, error) {
-	expires := c.now().Add(c.ttl).Truncate(time.Second)
-	p, err := json.Marshal(sessionPayload{User: u.Username, Expires: expires.Unix(), Print: passwordPrint(u.PasswordHash)})
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("session: %w", err)
+// verifySession checks a session cookie value (an internal/app session token, the same
+// sessions as the admin API's) and returns its user with the role the store has now;
+// app.ErrBadCredentials when it is not valid.
+func (c *Console) verifySession(r *http.Request, token string) (app.User, error) {
+	if len(token) > maxCookieLen {
+		return app.User{}, app.ErrBadCredentials
 	}
-	payload := base64.RawURLEncoding.EncodeToString(p)
-	return sessionPrefix + payload + "." + c.mac("session", payload), expires, nil
-}
-
-// verifySession checks a session cookie value and returns its user with the role the
-// store has now.
-func (c *Console) verifySession(r *http.Request, token string) (server.User, error) {
-	rest, ok := strings.CutPrefix(token, sessionPrefix)
-	if !ok || len(token) > maxCookieLen {
-		return server.User{}, errNoSession
-	}
-	payload, sig, ok := strings.Cut(rest, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(c.mac("session", payload))) {
-		return server.User{}, errNoSession
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return server.User{}, errNoSession
-	}
-	var p sessionPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return server.User{}, errNoSession
-	}
-	if !c.now().Before(time.Unix(p.Expires, 0)) {
-		return server.User{}, errNoSession
-	}
-	u, err := c.deps.Store.GetUser(r.Context(), p.User)
-	if errors.Is(err, store.ErrNotFound) {
-		return server.User{}, errNoSession
-	}
-	if err != nil {
-		return server.User{}, fmt.Errorf("session of %q: %w", p.User, err)
-	}
-	if subtle.ConstantTimeCompare([]byte(p.Print), []byte(passwordPrint(u.PasswordHash))) != 1 {
-		return server.User{}, errNoSession // the password changed since the login
-	}
-	return server.User{Name: u.Username, Role: u.Role}, nil
+	return c.deps.App.VerifySession(r.Context(), token)
 }
 
 // csrfToken is the CSRF token of a session: an HMAC of the session cookie, which a
@@ -134,18 +79,17 @@ const (
 )
 
 // requireUser lets requests with a valid session through, with the user and the CSRF
-// token in the context (and server.ContextWithUser, so that the jobs' audit entries
-// name the user). Without a session a page redirects to the login form; a POST must
+// token in the context (app.ContextWithUser: the operations check and audit that user). Without a session a page redirects to the login form; a POST must
 // carry the session's CSRF token.
 func (c *Console) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck, err := r.Cookie(sessionCookie)
-		var u server.User
+		var u app.User
 		if err == nil {
 			u, err = c.verifySession(r, ck.Value)
 		}
 		if err != nil {
-			if !errors.Is(err, errNoSession) && !errors.Is(err, http.ErrNoCookie) {
+			if !errors.Is(err, app.ErrBadCredentials) && !errors.Is(err, http.ErrNoCookie) {
 				c.fail(w, r, err)
 				return
 			}
@@ -169,8 +113,7 @@ func (c *Console) requireUser(next http.Handler) http.Handler {
 				return
 			}
 		}
-		ctx := server.ContextWithUser(r.Context(), u)
-		ctx = contextWith(ctx, u, token)
+		ctx := contextWith(r.Context(), u, token)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -265,46 +208,27 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, d)
 		return
 	}
-	u, err := c.deps.Store.GetUser(r.Context(), d.Username)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Spend the time a wrong password costs, so that timing does not tell which
-		// names exist.
-		_ = bcrypt.CompareHashAndPassword(c.dummyHash(), []byte(password))
-	case err != nil:
-		c.fail(w, r, fmt.Errorf("login: look up user %q: %w", d.Username, err))
-		return
-	}
-	if err != nil || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+	ses, err := c.deps.App.Login(r.Context(), d.Username, password, "console", r.RemoteAddr)
+	if errors.Is(err, app.ErrBadCredentials) {
 		c.log.InfoContext(r.Context(), "console: login failed", slog.String("user", d.Username), slog.String("remote", r.RemoteAddr))
 		d.Error = "Wrong user name or password."
 		c.renderLogin(w, r, http.StatusUnauthorized, d)
 		return
 	}
-	token, _, err := c.issueSession(u)
 	if err != nil {
-		c.fail(w, r, err)
+		c.fail(w, r, fmt.Errorf("login: %w", err))
 		return
 	}
-	c.setCookie(w, r, sessionCookie, token, c.ttl)
+	c.setCookie(w, r, sessionCookie, ses.Token, c.deps.App.SessionTTL())
 	c.setCookie(w, r, loginCookie, "", 0)
-	c.audit(r, u.Username, "session.login", "user:"+u.Username, map[string]string{"remote": r.RemoteAddr, "via": "console"})
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
 
-// dummyHash is a bcrypt hash, of the default cost, of a random password nobody knows.
-func (c *Console) dummyHash() []byte {
-	c.dummyOnce.Do(func() {
-		b := make([]byte, 24)
-		_, _ = rand.Read(b)
-		c.dummy, _ = bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(b)), bcrypt.DefaultCost)
-	})
-	return c.dummy
-}
-
 func (c *Console) handleLogout(w http.ResponseWriter, r *http.Request) {
-	u := userOf(r)
 	c.setCookie(w, r, sessionCookie, "", 0)
-	c.audit(r, u.Name, "session.logout", "user:"+u.Name, nil)
+	if err := c.deps.App.Logout(r.Context(), "console"); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 }

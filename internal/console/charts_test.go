@@ -85,7 +85,7 @@ func TestFleetHistory(t *testing.T) {
 	must(t, e.st.ApplyReport(ctx, "h1", store.Report{At: testNow.Add(-1 * day), Updates: []store.ReportedUpdate{
 		{Key: us[1].Key(), Status: wu.StatusMissing},
 	}}))
-	c, err := newConsole(Deps{Store: e.st}, WithClock(func() time.Time { return testNow }), WithLocation(time.UTC), WithLogger(quiet))
+	c, err := newConsole(Deps{Store: e.st, App: testApp(t, e.st, nil, nil)}, WithClock(func() time.Time { return testNow }), WithLocation(time.UTC), WithLogger(quiet))
 	must(t, err)
 	hosts, _, err := c.allHosts(httptest.NewRequest("GET", "/", nil), 10)
 	must(t, err)

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -40,23 +40,8 @@ type Store interface {
 	UnusedFiles(ctx context.Context) ([]store.UpdateFile, error)
 	ListTasks(ctx context.Context, limit int, statuses ...store.TaskStatus) ([]store.DownloadTask, error)
 	LatestCabSyncs(ctx context.Context, limit int) ([]store.CabSync, error)
-	QueueCommand(ctx context.Context, c store.Command) (store.Command, error)
 	ListCommands(ctx context.Context, hostUUID string, limit int) ([]store.Command, error)
-	GetUser(ctx context.Context, username string) (store.User, error)
-	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
-}
-
-// Jobs starts the server's background jobs on demand (internal/jobs through
-// cmd/waptserver's adapter, the same hook the admin API uses).
-type Jobs interface {
-	// ForceCabSync: "Download WSUSScan cab from Microsoft".
-	ForceCabSync(ctx context.Context) error
-	// ForceDownload queues the files of the updates ("Download now"); no key runs the
-	// missing-files job ("Download index and missing cabs").
-	ForceDownload(ctx context.Context, keys []wu.UpdateKey) error
-	// DeleteUnused: "Delete unused KBs".
-	DeleteUnused(ctx context.Context) (n int, bytes int64, err error)
 }
 
 // RulesEditor reads and replaces the server-wide rules given to every host
@@ -78,17 +63,20 @@ type CacheUsage interface {
 	Usage() (repo.Usage, error)
 }
 
-// Deps are the console's collaborators. Store is required; without Jobs the job
-// buttons answer 503, without Rules the rules page says the rules are not editable,
+// Deps are the console's collaborators. Store and App are required; without the jobs
+// (App.HasJobs) the job buttons answer 503, without Rules the rules page says the rules are not editable,
 // without Cache the dashboard shows no cache size.
 type Deps struct {
 	Store Store
-	Jobs  Jobs
+	// App is the application layer: every action of the console is one of its
+	// operations (the same as the admin API's), and the console's sessions are its
+	// sessions. Required.
+	App   *app.App
 	Rules RulesEditor
 	Cache CacheUsage
 	// Packages, when set, lists the signed rules packages on the rules page and the
-	// rules packages page (/ui/packages); when it also implements PackageAdmin (the
-	// stores do), administrators assign, promote and hold packages there.
+	// rules packages page (/ui/packages); administrators assign, promote and hold
+	// packages there when App manages packages.
 	Packages PackageLister
 	// PackageSigning, when set, is the server-held signing key (package_signing_key of
 	// waptserver.ini): the packages page then builds, signs and stores packages. Without
@@ -96,14 +84,6 @@ type Deps struct {
 	// administrator's workstation. Whoever controls the server can sign rules for every
 	// host with it: see docs/adr/0003-rules-packages.md.
 	PackageSigning *PackageSigning
-	// PackageRoots are the certificates packages must chain to (package_trusted_certs);
-	// a package the console signs is verified against them like an upload. Nil: stored
-	// unverified (not served), like an upload.
-	PackageRoots *x509.CertPool
-	// Notify, when set, is called after a command is queued for a host, so that the
-	// server wakes the host's waiting long-poll at once (otherwise the host sees the
-	// command at the server's next store poll, within seconds).
-	Notify func(hostUUID string)
 }
 
 // Option configures the console.
@@ -127,21 +107,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithSessionKey sets the key from which the HMAC key of session cookies and CSRF
-// tokens is derived (at least 32 bytes; the server's session key will do). Replicas
+// WithSessionKey sets the key from which the HMAC key of CSRF tokens is derived (at least 32 bytes; the server's session key will do). Replicas
 // behind one load balancer must share it; default: a random key per process (sessions
 // end at restart).
 func WithSessionKey(key []byte) Option {
 	return func(c *Console) { c.key = append([]byte(nil), key...) }
-}
-
-// WithSessionTTL sets how long a login lasts (default 12h).
-func WithSessionTTL(d time.Duration) Option {
-	return func(c *Console) {
-		if d > 0 {
-			c.ttl = d
-		}
-	}
 }
 
 // WithSecureCookies marks the cookies Secure even on plain HTTP requests: set it when a
@@ -163,7 +133,6 @@ type Console struct {
 	now    func() time.Time
 	log    *slog.Logger
 	key    []byte
-	ttl    time.Duration
 	secure bool
 	loc    *time.Location
 
@@ -174,13 +143,7 @@ type Console struct {
 
 	facets *facetCache
 	chart  chartCache
-
-	dummyOnce sync.Once
-	dummy     []byte
 }
-
-// DefaultSessionTTL is how long a login lasts unless WithSessionTTL says otherwise.
-const DefaultSessionTTL = 12 * time.Hour
 
 // New returns the console's handler. Mount it on the server's mux for "GET /{$}" and
 // Prefix ("/ui/").
@@ -193,14 +156,13 @@ func New(deps Deps, opts ...Option) (http.Handler, error) {
 }
 
 func newConsole(deps Deps, opts ...Option) (*Console, error) {
-	if deps.Store == nil {
-		return nil, errors.New("console: no store")
+	if deps.Store == nil || deps.App == nil {
+		return nil, errors.New("console: no store or no application")
 	}
 	c := &Console{
 		deps: deps,
 		now:  time.Now,
 		log:  slog.Default(),
-		ttl:  DefaultSessionTTL,
 		loc:  time.Local,
 		cop:  http.NewCrossOriginProtection(),
 	}

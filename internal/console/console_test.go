@@ -105,7 +105,7 @@ func TestLogin(t *testing.T) {
 
 func TestSecureCookieOverTLS(t *testing.T) {
 	e := newEnv(t)
-	h, _ := New(Deps{Store: e.st}, WithLogger(quiet), WithSecureCookies(true))
+	h, _ := New(Deps{Store: e.st, App: testApp(t, e.st, nil, nil)}, WithLogger(quiet), WithSecureCookies(true))
 	rec := httptest.NewRecorder()
 	req, _ := http.NewRequest("GET", "/ui/login", nil)
 	h.ServeHTTP(rec, req)
@@ -416,7 +416,16 @@ func TestAdminActions(t *testing.T) {
 	if r := c.post("/ui/hosts/nope/commands", url.Values{"kind": {"scan"}}); r.status != http.StatusNotFound {
 		t.Errorf("unknown host: %d", r.status)
 	}
-	c.post("/ui/hosts/commands", url.Values{"kind": {"install"}, "uuid": {"host-001", "host-002", "gone"}})
+	// Bulk commands are all or nothing (as in the admin API): an unknown host refuses
+	// the whole action, naming it.
+	if r := c.post("/ui/hosts/commands", url.Values{"kind": {"install"}, "uuid": {"host-001", "host-002", "gone"}}); r.status != http.StatusNotFound ||
+		!strings.Contains(r.body, "gone") {
+		t.Errorf("bulk command with an unknown host: %d", r.status)
+	}
+	if cmds, _ := e.st.ListCommands(ctx, "host-002", 10); len(cmds) != 0 {
+		t.Errorf("bulk command refused but queued: %+v", cmds)
+	}
+	c.post("/ui/hosts/commands", url.Values{"kind": {"install"}, "uuid": {"host-001", "host-002"}})
 	cmds, _ := e.st.ListCommands(ctx, "host-004", 10)
 	if len(cmds) != 1 || cmds[0].Kind != store.CommandScan || cmds[0].Actor != "admin" {
 		t.Errorf("host-004 commands: %+v", cmds)
@@ -464,7 +473,7 @@ func TestJobsErrors(t *testing.T) {
 		t.Errorf("failing job: %d", r.status)
 	}
 	// No jobs at all.
-	h, _ := New(Deps{Store: e.st}, WithLogger(quiet))
+	h, _ := New(Deps{Store: e.st, App: testApp(t, e.st, nil, nil)}, WithLogger(quiet))
 	if _, err := New(Deps{}); err == nil {
 		t.Error("New without a store")
 	}

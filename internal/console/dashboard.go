@@ -54,7 +54,7 @@ type dashboardData struct {
 }
 
 func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
-	d := dashboardData{Jobs: c.deps.Jobs != nil}
+	d := dashboardData{Jobs: c.deps.App.HasJobs()}
 	hosts, truncated, err := c.allHosts(r, maxFleetHosts)
 	if err != nil {
 		c.fail(w, r, err)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -121,13 +123,27 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 	}
 }
 
+// testApp is the application layer over st, with the console's test clock; jobs and
+// roots may be nil.
+func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool) *app.App {
+	t.Helper()
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Jobs: jobs, PackageRoots: roots,
+		PackageRootsSource: "test CA"}
+	a, err := app.New(d, app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
+		app.WithPasswordCost(bcrypt.MinCost), app.WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // newEnv starts the console over a fresh SQLite store with an admin and a read-only user.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &fakeJobs{}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
-	h, err := New(Deps{Store: e.st, Jobs: e.jobs, Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},
+	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},
 		WithClock(func() time.Time { return testNow }), WithLogger(quiet), WithLocation(time.UTC),
 		WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
 	if err != nil {

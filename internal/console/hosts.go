@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -21,7 +22,6 @@ const (
 	// maxFleetHosts bounds the hosts the dashboard and the compliance filter read.
 	maxFleetHosts = 50_000
 	hostPageSize  = 50
-	maxBulkHosts  = 1000
 )
 
 // Compliance buckets of a host, each host in exactly one, first match wins.
@@ -335,32 +335,12 @@ func (c *Console) handleHostLive(w http.ResponseWriter, r *http.Request) {
 	c.renderFragment(w, r, "host", "live", c.fragmentPage(r, "hosts", d.Host.Name, d))
 }
 
-var commandLabels = map[store.CommandKind]string{
-	store.CommandScan:     "scan of pending Windows Updates",
-	store.CommandDownload: "download of pending Windows Updates",
-	store.CommandInstall:  "install of pending Windows Updates",
-}
-
 func commandKind(v string) (store.CommandKind, error) {
-	k := store.CommandKind(strings.ToLower(strings.TrimSpace(v)))
-	if _, ok := commandLabels[k]; !ok {
+	k, err := app.ParseCommandKind(v)
+	if err != nil {
 		return "", badRequest("Unknown command %q: scan, download or install.", clean(v))
 	}
 	return k, nil
-}
-
-// queueCommand queues a command, wakes the host and audits it (as the admin API does).
-func (c *Console) queueCommand(r *http.Request, host string, kind store.CommandKind) (store.Command, error) {
-	who := userOf(r).Name
-	cmd, err := c.deps.Store.QueueCommand(r.Context(), store.Command{HostUUID: host, Kind: kind, Actor: who, CreatedAt: c.now()})
-	if err != nil {
-		return cmd, fmt.Errorf("queue %s for host %q: %w", kind, clean(host), err)
-	}
-	if c.deps.Notify != nil {
-		c.deps.Notify(host)
-	}
-	c.audit(r, who, "host.command", "host:"+host, map[string]any{"kind": kind, "command_id": cmd.ID, "via": "console"})
-	return cmd, nil
 }
 
 func (c *Console) handleHostCommand(w http.ResponseWriter, r *http.Request) {
@@ -375,14 +355,16 @@ func (c *Console) handleHostCommand(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, lookupErr(err, "No host %q.", clean(uuid)))
 		return
 	}
-	if _, err := c.queueCommand(r, h.UUID, kind); err != nil {
+	if _, err := c.deps.App.QueueCommands(r.Context(), kind, []string{h.UUID}); err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	c.redirectWith(w, r, Prefix+"hosts/"+url.PathEscape(h.UUID), "ok",
-		fmt.Sprintf("Trigger the %s: sent to %s. The status below follows it.", commandLabels[kind], h.Name))
+		fmt.Sprintf("Trigger the %s: sent to %s. The status below follows it.", app.CommandLabels[kind], h.Name))
 }
 
+// handleBulkCommand queues a command for the ticked hosts: all or nothing, as the
+// admin API (a host deleted meanwhile refuses the action, naming it).
 func (c *Console) handleBulkCommand(w http.ResponseWriter, r *http.Request) {
 	kind, err := commandKind(r.PostFormValue("kind"))
 	if err != nil {
@@ -394,25 +376,14 @@ func (c *Console) handleBulkCommand(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badRequest("Select at least one host (tick its box in the list) first."))
 		return
 	}
-	if len(r.PostForm["uuid"]) > maxBulkHosts {
-		c.fail(w, r, badRequest("%d hosts selected, at most %d per action.", len(r.PostForm["uuid"]), maxBulkHosts))
+	if len(r.PostForm["uuid"]) > app.MaxBulkHosts {
+		c.fail(w, r, badRequest("%d hosts selected, at most %d per action.", len(r.PostForm["uuid"]), app.MaxBulkHosts))
 		return
 	}
-	n, missing := 0, 0
-	for _, h := range hosts {
-		if _, err := c.queueCommand(r, h, kind); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				missing++
-				continue
-			}
-			c.fail(w, r, err)
-			return
-		}
-		n++
+	cmds, err := c.deps.App.QueueCommands(r.Context(), kind, hosts)
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
-	msg := fmt.Sprintf("Trigger the %s: sent to %d host(s).", commandLabels[kind], n)
-	if missing > 0 {
-		msg += fmt.Sprintf(" %d host(s) no longer exist.", missing)
-	}
-	c.redirectWith(w, r, backTo(r, Prefix+"hosts"), "ok", msg)
+	c.redirectWith(w, r, backTo(r, Prefix+"hosts"), "ok", fmt.Sprintf("Trigger the %s: sent to %d host(s).", app.CommandLabels[kind], len(cmds)))
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/store/storetest"
 )
@@ -181,7 +181,7 @@ func BenchmarkUpdatesPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c, err := newConsole(Deps{Store: st}, WithLogger(quiet), WithClock(func() time.Time { return testNow }))
+	c, err := newConsole(Deps{Store: st, App: testApp(b, st, nil, nil)}, WithLogger(quiet), WithClock(func() time.Time { return testNow }))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func BenchmarkUpdatesPage(b *testing.B) {
 	b.ReportMetric(float64(percentile(times, .95).Microseconds())/1000, "p95-ms")
 }
 
-var adminUser = server.User{Name: "admin", Role: store.RoleAdmin}
+var adminUser = app.User{Name: "admin", Role: store.RoleAdmin}
 
 // discardWriter is a ResponseWriter that keeps only the status.
 type discardWriter struct {

@@ -1,22 +1,18 @@
 package console
 
 import (
-	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/rules"
-	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -31,18 +27,6 @@ import (
 // workstation. When waptserver.ini sets package_signing_key and package_signing_cert
 // (Deps.PackageSigning), the console signs with that key: whoever controls the server
 // can then sign rules for every host (docs/adr/0003-rules-packages.md).
-
-// PackageAdmin is the part of store.PackageStore the packages page changes with;
-// Deps.Packages enables the page's actions when it implements it (the stores do).
-type PackageAdmin interface {
-	PackageLister
-	GetPackage(ctx context.Context, name, version string) (store.RulesPackage, error)
-	PutPackage(ctx context.Context, p store.RulesPackage) (store.RulesPackage, bool, error)
-	SetPackagePolicy(ctx context.Context, name, version string, p store.PackagePolicy) (store.RulesPackage, error)
-	PromotePackage(ctx context.Context, name, version string, at time.Time, actor string) (store.RulesPackage, error)
-	AssignPackage(ctx context.Context, a store.PackageAssignment) (bool, error)
-	UnassignPackage(ctx context.Context, a store.PackageAssignment) error
-}
 
 // PackageSigning is a signing key held by the server (package_signing_key and
 // package_signing_cert of waptserver.ini). With it the console builds and signs rules
@@ -94,7 +78,7 @@ type preparedPackage struct {
 
 type packagesData struct {
 	Packages   []packageView
-	CanAdmin   bool // Deps.Packages implements PackageAdmin
+	CanAdmin   bool // the application manages packages
 	CanSign    bool
 	SignedBy   string
 	Verifies   bool // uploads are verified against package_trusted_certs
@@ -105,30 +89,23 @@ type packagesData struct {
 	Maturities []string
 }
 
-func (c *Console) packageAdmin() (PackageAdmin, bool) {
-	pa, ok := c.deps.Packages.(PackageAdmin)
-	return pa, ok
-}
-
-// rollout says where a package's ring rollout stands, as the admin API does.
+// rollout says where a package's ring rollout stands (app.Rollout, as the admin API).
 func (c *Console) rollout(p store.RulesPackage, now time.Time) packageView {
 	v := packageView{RulesPackage: p, Offered: p.OfferedMaturity()}
-	if p.Maturity == store.MaturityProd {
+	rv := app.Rollout(p, now)
+	if rv == nil {
 		return v
 	}
-	rv := server.Rollout(p, now)
 	v.Days, v.MinPct, v.EligibleAt, v.Status = rv.PromoteAfterDays, rv.PromoteMinSuccessPct, rv.EligibleAt, rv.Status
 	if rv.SuccessPct != nil {
 		v.SuccessPct = fmt.Sprintf("%.0f%%", *rv.SuccessPct)
 	}
-	v.CanPromote = p.PromotedAt.IsZero() && p.Verified && p.Promotable() && !now.Before(p.SignedEligibleAt())
-	v.CanHold = p.PromotedAt.IsZero() && p.Verified && p.Promotable()
+	v.CanPromote, v.CanHold = rv.CanPromote, rv.CanHold
 	return v
 }
 
 func (c *Console) packagesData(r *http.Request) (packagesData, error) {
-	_, admin := c.packageAdmin()
-	d := packagesData{CanAdmin: admin, CanSign: c.deps.PackageSigning != nil, Verifies: c.deps.PackageRoots != nil,
+	d := packagesData{CanAdmin: c.deps.App.HasPackages(), CanSign: c.deps.PackageSigning != nil, Verifies: c.deps.App.VerifiesPackages(),
 		Maturities: []string{store.MaturityPreprod, store.MaturityProd}}
 	if s := c.deps.PackageSigning; s != nil && len(s.Chain) > 0 {
 		d.SignedBy = s.Chain[0].Subject.CommonName
@@ -352,8 +329,7 @@ func (c *Console) handleCreatePackage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig := c.deps.PackageSigning
-	pa, ok := c.packageAdmin()
-	if sig == nil || !ok {
+	if sig == nil || !c.deps.App.HasPackages() {
 		d, err := c.packagesData(r)
 		if err != nil {
 			c.fail(w, r, err)
@@ -363,11 +339,11 @@ func (c *Console) handleCreatePackage(w http.ResponseWriter, r *http.Request) {
 		c.renderPackages(w, r, http.StatusOK, d)
 		return
 	}
-	if _, err := pa.GetPackage(r.Context(), p.Control.Package, p.Control.Version); err == nil {
+	if _, err := c.deps.App.Package(r.Context(), p.Control.Package, p.Control.Version); err == nil {
 		c.formError(w, r, f, fmt.Sprintf("Package %s version %s exists already: versions are immutable, choose a higher version.",
 			p.Control.Package, p.Control.Version))
 		return
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if app.KindOf(err) != app.NotFound {
 		c.fail(w, r, err)
 		return
 	}
@@ -376,11 +352,11 @@ func (c *Console) handleCreatePackage(w http.ResponseWriter, r *http.Request) {
 		c.formError(w, r, f, fmt.Sprintf("The server's signing key (%s) could not sign: %v", sig.Source, err))
 		return
 	}
-	stored, err := c.storePackage(r, pa, data)
+	stored, _, err := c.deps.App.IngestPackage(r.Context(), data, 0)
 	if err != nil {
-		var ue *userError
-		if errors.As(err, &ue) {
-			c.formError(w, r, f, ue.msg)
+		var ae *app.Error
+		if errors.As(err, &ae) && (ae.Kind == app.Unprocessable || ae.Kind == app.Conflict) {
+			c.formError(w, r, f, capitalize(ae.Msg)+".")
 			return
 		}
 		c.fail(w, r, err)
@@ -393,64 +369,6 @@ func (c *Console) handleCreatePackage(w http.ResponseWriter, r *http.Request) {
 		msg += " Assign it to a group or a host to deliver it."
 	}
 	c.redirectWith(w, r, Prefix+"packages", "ok", msg)
-}
-
-// storePackage stores a signed package as the admin API's upload does: verified
-// against package_trusted_certs when set (refused when it fails), else unverified.
-func (c *Console) storePackage(r *http.Request, pa PackageAdmin, data []byte) (store.RulesPackage, error) {
-	who := userOf(r).Name
-	now := c.now()
-	row := store.RulesPackage{Data: data, UploadedAt: now, UploadedBy: who}
-	sum := sha256.Sum256(data)
-	row.SHA256 = hex.EncodeToString(sum[:])
-	var ctl pkg.Control
-	if c.deps.PackageRoots == nil {
-		p, err := pkg.Open(data, pkg.Limits{})
-		if err != nil {
-			return row, fmt.Errorf("open the signed package: %w", err)
-		}
-		ctl, row.Rules = p.Control, p.RulesJSON
-		row.VerifyError = "not verified: the server has no package_trusted_certs (set it in [options] of waptserver.ini, " +
-			"restart and upload the package again); it is not served to agents until then"
-	} else {
-		v, err := pkg.Verify(data, pkg.VerifyOptions{Roots: c.deps.PackageRoots, Now: c.now})
-		if err != nil {
-			c.audit(r, who, "package.refused", "package:"+row.SHA256[:16], map[string]string{"error": err.Error(), "from": "console"})
-			return row, badRequest("The package signed with the server's key does not verify against package_trusted_certs: %v "+
-				"(add the signer's CA to package_trusted_certs, or sign with a trusted key).", err)
-		}
-		ctl, row.Rules, row.Verified = v.Control, v.RulesJSON, true
-	}
-	row.Name, row.Version, row.Maturity = ctl.Package, ctl.Version, ctl.Maturity
-	row.Filename = ctl.Package + "_" + ctl.Version + ".wapt"
-	row.Description, row.Signer, row.SignerFingerprint, row.SignatureDate = ctl.Description, ctl.Signer, ctl.SignerFingerprint, ctl.SignatureDate
-	row.TargetGroups, row.PromoteAfterDays, row.PromoteMinSuccessPct = ctl.TargetGroups, ctl.PromoteAfterDays, ctl.PromoteMinSuccessPct
-	text, err := pkg.ControlText(data)
-	if err != nil {
-		return row, err
-	}
-	row.Control = text
-	stored, created, err := pa.PutPackage(r.Context(), row)
-	if errors.Is(err, store.ErrConflict) {
-		return row, &userError{status: http.StatusConflict, msg: fmt.Sprintf("Package %s version %s exists already with other content: choose a higher version.", row.Name, row.Version)}
-	}
-	if err != nil {
-		return row, err
-	}
-	c.audit(r, who, "package.upload", "package:"+stored.Name+"="+stored.Version, map[string]any{"filename": stored.Filename,
-		"sha256": stored.SHA256, "maturity": stored.Maturity, "verified": stored.Verified, "signer": stored.Signer,
-		"created": created, "signed_by_server": true})
-	if created {
-		for _, g := range stored.TargetGroups {
-			a := store.PackageAssignment{Package: stored.Name, Kind: store.AssignGroup, Target: g, CreatedAt: now, CreatedBy: who}
-			if ok, err := pa.AssignPackage(r.Context(), a); err != nil {
-				return stored, err
-			} else if ok {
-				c.audit(r, who, "package.assign", "package:"+stored.Name, map[string]string{"group": g, "from": "target_groups"})
-			}
-		}
-	}
-	return stored, nil
 }
 
 // handlePackageRulesJSON sends the rules of the form as rules.json (the file the
@@ -484,26 +402,13 @@ func (c *Console) handlePackageRulesJSON(w http.ResponseWriter, r *http.Request)
 	_, _ = w.Write(b)
 }
 
-// adminOrUnavailable returns the store's package role, or answers 503.
-func (c *Console) adminOrUnavailable(w http.ResponseWriter, r *http.Request) (PackageAdmin, bool) {
-	pa, ok := c.packageAdmin()
-	if !ok {
-		c.errorPage(w, r, http.StatusServiceUnavailable, "Rules packages not available", "This server does not manage rules packages.")
-	}
-	return pa, ok
-}
-
-// formPackage reads name and version and loads that package.
-func (c *Console) formPackage(r *http.Request, pa PackageAdmin) (store.RulesPackage, error) {
-	name, version := clean(r.PostFormValue("name")), clean(r.PostFormValue("version"))
+// formPackage reads the name and version of the package the form names.
+func formPackage(r *http.Request) (name, version string, err error) {
+	name, version = clean(r.PostFormValue("name")), clean(r.PostFormValue("version"))
 	if name == "" || version == "" {
-		return store.RulesPackage{}, badRequest("Name the package and its version.")
+		return "", "", badRequest("Name the package and its version.")
 	}
-	p, err := pa.GetPackage(r.Context(), name, version)
-	if err != nil {
-		return p, lookupErr(err, "There is no package %s version %s.", name, version)
-	}
-	return p, nil
+	return name, version, nil
 }
 
 func (c *Console) formAssignment(r *http.Request) (store.PackageAssignment, error) {
@@ -512,134 +417,59 @@ func (c *Console) formAssignment(r *http.Request) (store.PackageAssignment, erro
 	if !utf8Valid(a.Package, a.Target) {
 		return a, badRequest("The form holds text that is not valid UTF-8.")
 	}
-	if len(a.Package) > maxTargetLen {
-		return a, badRequest("Package name longer than %d characters.", maxTargetLen)
-	}
-	switch a.Kind {
-	case store.AssignGroup, store.AssignHost:
-	default:
-		return a, badRequest("Assign to %q: choose a host group or a host.", clean(string(a.Kind)))
-	}
-	if a.Package == "" {
-		return a, badRequest("Name the package to assign.")
-	}
-	if a.Target == "" || len(a.Target) > maxTargetLen {
-		return a, badRequest("Give a host group name or a host UUID (1 to %d characters).", maxTargetLen)
-	}
 	return a, nil
 }
 
 func (c *Console) handleAssignPackage(w http.ResponseWriter, r *http.Request) {
-	pa, ok := c.adminOrUnavailable(w, r)
-	if !ok {
-		return
-	}
 	a, err := c.formAssignment(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	pkgs, err := pa.ListPackages(r.Context())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if !slices.ContainsFunc(pkgs, func(p store.RulesPackage) bool { return p.Name == a.Package }) {
-		c.fail(w, r, &userError{status: http.StatusNotFound, msg: fmt.Sprintf("There is no package named %s.", a.Package)})
-		return
-	}
-	if a.Kind == store.AssignHost {
-		if _, err := c.deps.Store.GetHost(r.Context(), a.Target); err != nil {
-			c.fail(w, r, lookupErr(err, "There is no host %s (give the host's UUID, shown on its page).", a.Target))
-			return
-		}
-	}
-	who := userOf(r).Name
-	a.CreatedAt, a.CreatedBy = c.now(), who
-	created, err := pa.AssignPackage(r.Context(), a)
+	a, created, err := c.deps.App.AssignPackage(r.Context(), a)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	msg := fmt.Sprintf("Package %s is assigned to %s %s already.", a.Package, a.Kind, a.Target)
 	if created {
-		c.audit(r, who, "package.assign", "package:"+a.Package, map[string]string{string(a.Kind): a.Target})
 		msg = fmt.Sprintf("Package %s assigned to %s %s. Hosts get it with their next rules.", a.Package, a.Kind, a.Target)
 	}
 	c.redirectWith(w, r, Prefix+"packages", "ok", msg)
 }
 
 func (c *Console) handleUnassignPackage(w http.ResponseWriter, r *http.Request) {
-	pa, ok := c.adminOrUnavailable(w, r)
-	if !ok {
-		return
-	}
 	a, err := c.formAssignment(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if err := pa.UnassignPackage(r.Context(), a); err != nil {
-		c.fail(w, r, lookupErr(err, "Package %s is not assigned to %s %s.", a.Package, a.Kind, a.Target))
+	if err := c.deps.App.UnassignPackage(r.Context(), a); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	c.audit(r, userOf(r).Name, "package.unassign", "package:"+a.Package, map[string]string{string(a.Kind): a.Target})
 	c.redirectWith(w, r, Prefix+"packages", "ok", fmt.Sprintf("Package %s no longer assigned to %s %s.", a.Package, a.Kind, a.Target))
 }
 
-// handlePromotePackage offers a PREPROD package to PROD hosts now, with the admin API's
-// checks (the signed conditions must hold or agents would refuse it).
+// handlePromotePackage offers a PREPROD package to PROD hosts now (app.Promote, as the
+// admin API).
 func (c *Console) handlePromotePackage(w http.ResponseWriter, r *http.Request) {
-	pa, ok := c.adminOrUnavailable(w, r)
-	if !ok {
-		return
-	}
-	p, err := c.formPackage(r, pa)
+	name, version, err := formPackage(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	now := c.now()
-	conflict := func(format string, args ...any) {
-		c.fail(w, r, &userError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)})
-	}
-	switch {
-	case !p.Verified:
-		conflict("Package %s %s is not verified: it is not served at all (%s).", p.Name, p.Version, p.VerifyError)
-		return
-	case p.Maturity == store.MaturityProd:
-		conflict("Package %s %s is signed PROD already: every host takes it.", p.Name, p.Version)
-		return
-	case !p.PromotedAt.IsZero():
-		conflict("Package %s %s was promoted on %s already.", p.Name, p.Version, p.PromotedAt.UTC().Format(time.RFC3339))
-		return
-	case !p.Promotable():
-		conflict("Package %s %s cannot be promoted: its signed control has no promote_after_days, so agents on PROD hosts "+
-			"would refuse it (build and sign the same rules with maturity PROD instead).", p.Name, p.Version)
-		return
-	case now.Before(p.SignedEligibleAt()):
-		conflict("Package %s %s may be promoted from %s on (signature date + promote_after_days %d); agents would refuse it before.",
-			p.Name, p.Version, p.SignedEligibleAt().UTC().Format(time.RFC3339), p.PromoteAfterDays)
-		return
-	}
-	who := userOf(r).Name
-	p, err = pa.PromotePackage(r.Context(), p.Name, p.Version, now, who)
+	p, err := c.deps.App.Promote(r.Context(), name, version, app.Promotion{})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.audit(r, who, "package.promote", "package:"+p.Name+"="+p.Version, map[string]any{
-		"manual": true, "from": p.Maturity, "to": store.MaturityProd, "ring_hosts": p.LastCheck.RingHosts, "success_hosts": p.LastCheck.SuccessHosts})
 	c.redirectWith(w, r, Prefix+"packages", "ok", fmt.Sprintf("Package %s %s promoted: PROD hosts get it with their next rules.", p.Name, p.Version))
 }
 
 // handleHoldPackage stops (hold=true) or resumes (hold=false) the automatic promotion.
 func (c *Console) handleHoldPackage(w http.ResponseWriter, r *http.Request) {
-	pa, ok := c.adminOrUnavailable(w, r)
-	if !ok {
-		return
-	}
-	p, err := c.formPackage(r, pa)
+	name, version, err := formPackage(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -653,13 +483,11 @@ func (c *Console) handleHoldPackage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badRequest("Hold %q: true or false.", clean(r.PostFormValue("hold"))))
 		return
 	}
-	pol := p.PackagePolicy
-	pol.Hold = hold
-	if p, err = pa.SetPackagePolicy(r.Context(), p.Name, p.Version, pol); err != nil {
+	p, err := c.deps.App.Hold(r.Context(), name, version, hold)
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.audit(r, userOf(r).Name, "package.policy", "package:"+p.Name+"="+p.Version, p.PackagePolicy)
 	msg := fmt.Sprintf("Automatic promotion of %s %s held.", p.Name, p.Version)
 	if !hold {
 		msg = fmt.Sprintf("Automatic promotion of %s %s resumed.", p.Name, p.Version)

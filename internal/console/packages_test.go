@@ -86,7 +86,7 @@ func newPackagesEnv(t *testing.T, sign bool) *env {
 	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &fakeJobs{}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
-	deps := Deps{Store: e.st, Jobs: e.jobs, Rules: e.rules, Cache: fakeUsage{}, Packages: e.st, PackageRoots: caPool()}
+	deps := Deps{Store: e.st, App: testApp(t, e.st, e.jobs, caPool()), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st}
 	if sign {
 		s := testCA()[1]
 		deps.PackageSigning = &PackageSigning{Key: s.key, Chain: []*x509.Certificate{s.cert}, Source: "signer.pem"}
@@ -302,7 +302,7 @@ func TestPackageCreateUntrustedSigner(t *testing.T) {
 	e := newPackagesEnv(t, true)
 	// A signer the server does not trust: the package is refused like an upload.
 	other := newTestIdentity(testCA()[1].key, "Rogue Signer", true, nil)
-	h, err := New(Deps{Store: e.st, Rules: e.rules, Packages: e.st, PackageRoots: caPool(),
+	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, nil, caPool()), Rules: e.rules, Packages: e.st,
 		PackageSigning: &PackageSigning{Key: other.key, Chain: []*x509.Certificate{other.cert}, Source: "rogue.pem"}},
 		WithClock(func() time.Time { return testNow }), WithLogger(quiet), WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
 	must(t, err)
@@ -313,7 +313,7 @@ func TestPackageCreateUntrustedSigner(t *testing.T) {
 	admin.login("admin", adminPass)
 	admin.get("/ui/packages")
 	r := admin.post("/ui/packages", newPackageForm("acme-rules", "3-0", "PROD", testRulesJSON))
-	wantStatus(t, r, http.StatusBadRequest, "does not verify against package_trusted_certs")
+	wantStatus(t, r, http.StatusBadRequest, "Package refused", "does not chain to a trusted certificate")
 	pkgs, err := e.st.ListPackages(context.Background())
 	must(t, err)
 	if len(pkgs) != 0 {
@@ -402,8 +402,8 @@ func TestPackageAssignPromoteHold(t *testing.T) {
 		{"/ui/packages/hold", url.Values{"name": {"acme-rules"}, "version": {"2-0"}, "hold": {"maybe"}}, http.StatusBadRequest, "true or false"},
 		{"/ui/packages/assign", url.Values{"name": {"nope"}, "kind": {"group"}, "target": {"lyon"}}, http.StatusNotFound, "no package named nope"},
 		{"/ui/packages/assign", url.Values{"name": {"acme-rules"}, "kind": {"host"}, "target": {"no-such-host"}}, http.StatusNotFound, "no host no-such-host"},
-		{"/ui/packages/assign", url.Values{"name": {"acme-rules"}, "kind": {"site"}, "target": {"x"}}, http.StatusBadRequest, "choose a host group or a host"},
-		{"/ui/packages/assign", url.Values{"name": {"acme-rules"}, "kind": {"group"}, "target": {strings.Repeat("g", 300)}}, http.StatusBadRequest, "1 to 200 characters"},
+		{"/ui/packages/assign", url.Values{"name": {"acme-rules"}, "kind": {"site"}, "target": {"x"}}, http.StatusBadRequest, "want group or host"},
+		{"/ui/packages/assign", url.Values{"name": {"acme-rules"}, "kind": {"group"}, "target": {strings.Repeat("g", 300)}}, http.StatusBadRequest, "1 to 200 bytes"},
 		{"/ui/packages/unassign", url.Values{"name": {"acme-rules"}, "kind": {"group"}, "target": {"lyon"}}, http.StatusNotFound, "not assigned"},
 	} {
 		r := admin.post(tt.path, tt.form)

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -61,7 +61,7 @@ func parseTemplates(funcs template.FuncMap) (*templates, error) {
 type pageData struct {
 	Title string
 	Nav   string // the active navigation entry
-	User  server.User
+	User  app.User
 	CSRF  string
 	Flash *flash
 	Now   time.Time
@@ -82,13 +82,13 @@ type flash struct {
 	Msg  string
 }
 
-func contextWith(ctx context.Context, u server.User, csrf string) context.Context {
-	ctx = context.WithValue(ctx, userKey, u)
+func contextWith(ctx context.Context, u app.User, csrf string) context.Context {
+	ctx = app.ContextWithUser(ctx, u)
 	return context.WithValue(ctx, csrfKey, csrf)
 }
 
-func userOf(r *http.Request) server.User {
-	u, _ := r.Context().Value(userKey).(server.User)
+func userOf(r *http.Request) app.User {
+	u, _ := app.UserFromContext(r.Context())
 	return u
 }
 
@@ -184,30 +184,27 @@ func badRequest(format string, args ...any) error {
 // cancelled request with nothing, anything else as a logged 500 without details.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ue *userError
+	var ae *app.Error
 	switch {
 	case errors.As(err, &ue):
 		c.errorPage(w, r, ue.status, http.StatusText(ue.status), ue.msg)
+	case errors.As(err, &ae) && ae.Kind == app.Busy, app.KindOf(err) == app.Busy:
+		c.errorPage(w, r, http.StatusConflict, "Job already running", capitalize(err.Error())+". Its progress shows in the download tasks.")
+	case errors.As(err, &ae):
+		status := ae.Kind.HTTPStatus()
+		c.errorPage(w, r, status, http.StatusText(status), capitalize(ae.Msg)+".")
 	case errors.Is(err, store.ErrNotFound):
 		c.errorPage(w, r, http.StatusNotFound, "Not found", capitalize(err.Error())+".")
 	case errors.Is(err, store.ErrConflict):
 		c.errorPage(w, r, http.StatusConflict, "Conflict", capitalize(err.Error())+".")
 	case errors.Is(err, store.ErrInvalid):
 		c.errorPage(w, r, http.StatusBadRequest, "Bad request", capitalize(err.Error())+".")
-	case errors.Is(err, server.ErrJobRunning) || isBusy(err):
-		c.errorPage(w, r, http.StatusConflict, "Job already running", capitalize(err.Error())+". Its progress shows in the download tasks.")
 	case r.Context().Err() != nil:
 		// The client went away.
 	default:
 		c.log.ErrorContext(r.Context(), "console: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 		c.errorPage(w, r, http.StatusInternalServerError, "Internal error", "The server could not complete this request. The details are in the server log.")
 	}
-}
-
-// isBusy recognises the jobs' "already running on another replica" error without
-// importing internal/jobs.
-func isBusy(err error) bool {
-	var b interface{ Busy() bool }
-	return errors.As(err, &b) && b.Busy()
 }
 
 func capitalize(s string) string {
@@ -258,34 +255,6 @@ func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 func (c *Console) redirectWith(w http.ResponseWriter, r *http.Request, target, kind, msg string) {
 	c.setFlash(w, r, kind, msg)
 	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-// --- audit ---------------------------------------------------------------------------
-
-// audit appends an entry to the audit log, with the action names of the admin API.
-// A failure is logged: the change it describes is done.
-func (c *Console) audit(r *http.Request, actor, action, target string, details any) {
-	var d string
-	switch v := details.(type) {
-	case nil:
-	case string:
-		d = v
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			d = fmt.Sprint(v)
-		} else {
-			d = string(b)
-		}
-	}
-	if len(d) > 8<<10 {
-		d = d[:8<<10]
-	}
-	ctx := context.WithoutCancel(r.Context())
-	if _, err := c.deps.Store.AppendAudit(ctx, store.AuditEntry{At: c.now(), Actor: actor, Action: action, Target: target, Details: d}); err != nil {
-		c.log.ErrorContext(ctx, "console: audit log write failed", slog.String("actor", actor), slog.String("action", action),
-			slog.String("target", target), slog.Any("err", err))
-	}
 }
 
 // --- template functions --------------------------------------------------------------

@@ -285,6 +285,6 @@ func (c *Console) saveRules(r *http.Request, rs rules.Rules) error {
 	if err := c.deps.Rules.SetServerRules(r.Context(), norm); err != nil {
 		return fmt.Errorf("save server rules: %w", err)
 	}
-	c.audit(r, userOf(r).Name, "rules.update", "rules:server", string(data))
+	c.deps.App.Audit(r.Context(), "rules.update", "rules:server", string(data))
 	return nil
 }

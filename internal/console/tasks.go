@@ -40,7 +40,7 @@ type taskCount struct {
 }
 
 func (c *Console) tasksData(r *http.Request) (*tasksData, error) {
-	d := &tasksData{Jobs: c.deps.Jobs != nil}
+	d := &tasksData{Jobs: c.deps.App.HasJobs()}
 	sel := store.TaskStatus(strParam(r.URL.Query(), "status"))
 	if !slices.Contains(taskStatuses, sel) {
 		sel = ""
@@ -117,7 +117,7 @@ func (c *Console) handleCleanupConfirm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("unused files: %w", err))
 		return
 	}
-	d := cleanupData{Count: len(files), Jobs: c.deps.Jobs != nil}
+	d := cleanupData{Count: len(files), Jobs: c.deps.App.HasJobs()}
 	for _, f := range files {
 		d.Bytes += max(f.DownloadedSize, f.Size)
 	}
@@ -130,15 +130,10 @@ func (c *Console) handleCleanupConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) handleCleanup(w http.ResponseWriter, r *http.Request) {
-	if c.deps.Jobs == nil {
-		c.jobsNotRunning(w, r)
-		return
-	}
-	n, b, err := c.deps.Jobs.DeleteUnused(r.Context())
+	n, b, err := c.deps.App.DeleteUnused(r.Context())
 	if err != nil {
-		c.fail(w, r, fmt.Errorf("delete unused KBs: %w", err))
+		c.fail(w, r, err)
 		return
 	}
-	c.audit(r, userOf(r).Name, "files.delete_unused", "files", map[string]any{"files": n, "bytes": b, "via": "console"})
 	c.redirectWith(w, r, Prefix+"updates", "ok", fmt.Sprintf("Deleted %d unused file(s), %s freed.", n, humanBytes(b)))
 }

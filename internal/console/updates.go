@@ -271,7 +271,7 @@ func (c *Console) handleUpdates(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	d := updatesData{Query: uq, Total: page.Total, Page: uq.Page, Jobs: c.deps.Jobs != nil, Rules: c.deps.Rules != nil,
+	d := updatesData{Query: uq, Total: page.Total, Page: uq.Page, Jobs: c.deps.App.HasJobs(), Rules: c.deps.Rules != nil,
 		Sizes: []int{25, 50, 100, 200, 500}}
 	d.Rows = make([]updateRow, len(page.Updates))
 	for i := range page.Updates {
@@ -504,6 +504,9 @@ func (c *Console) handleUpdateFacets(w http.ResponseWriter, r *http.Request) {
 
 // --- one update ------------------------------------------------------------------------
 
+// updateHostsShown bounds the hosts listed on an update's page.
+const updateHostsShown = 500
+
 type updateDetail struct {
 	Info      store.UpdateInfo
 	Key       string
@@ -523,24 +526,23 @@ func (c *Console) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, &userError{status: http.StatusNotFound, msg: fmt.Sprintf("%q is not an update key (\"<guid>_<revision>\").", clean(r.PathValue("key")))})
 		return
 	}
-	info, err := c.deps.Store.GetUpdate(r.Context(), key)
-	if err != nil {
-		c.fail(w, r, lookupErr(err, "No update %s in the catalog.", key))
-		return
+	var statuses []wu.Status
+	status := wu.Status(strings.ToUpper(strParam(r.URL.Query(), "status")))
+	if status.Valid() {
+		statuses = []wu.Status{status}
 	}
-	d := updateDetail{Info: info, Key: info.Key().String(), KBs: formatKBs(info.KBs), Jobs: c.deps.Jobs != nil, Rules: c.deps.Rules != nil,
-		Statuses: []string{"OK", "PENDING", "MISSING", "DISCARDED", "ERROR", "SUPERSEDED"}}
-	f := store.UpdateHostFilter{Limit: 500}
-	if s := wu.Status(strings.ToUpper(strParam(r.URL.Query(), "status"))); s.Valid() {
-		f.Statuses = []wu.Status{s}
-		d.StatusSel = string(s)
-	}
-	hp, err := c.deps.Store.UpdateHosts(r.Context(), info.Key(), f)
+	ud, err := c.deps.App.UpdateDetail(r.Context(), key, statuses, updateHostsShown)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	d.Hosts, d.MoreHosts = hp.Hosts, hp.Next != ""
+	info := ud.Info
+	d := updateDetail{Info: info, Key: info.Key().String(), KBs: formatKBs(info.KBs), Jobs: c.deps.App.HasJobs(), Rules: c.deps.Rules != nil,
+		Statuses: []string{"OK", "PENDING", "MISSING", "DISCARDED", "ERROR", "SUPERSEDED"}}
+	if len(statuses) > 0 {
+		d.StatusSel = string(status)
+	}
+	d.Hosts, d.MoreHosts = ud.Hosts, !ud.Complete
 	if c.deps.Rules != nil {
 		if rs, err := c.deps.Rules.ServerRules(r.Context()); err == nil {
 			dec := rules.Decide(rs, rules.CandidateOf(&info.Update), c.now(), 0)
@@ -593,27 +595,15 @@ func backTo(r *http.Request, def string) string {
 }
 
 func (c *Console) handleForceDownload(w http.ResponseWriter, r *http.Request) {
-	if c.deps.Jobs == nil {
-		c.jobsNotRunning(w, r)
-		return
-	}
 	keys, err := selectedKeys(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	for _, k := range keys {
-		if _, err := c.deps.Store.GetUpdate(r.Context(), k); err != nil {
-			c.fail(w, r, lookupErr(err, "No update %s in the catalog.", k))
-			return
-		}
-	}
-	if err := c.deps.Jobs.ForceDownload(r.Context(), keys); err != nil {
-		c.fail(w, r, fmt.Errorf("download now: %w", err))
+	if keys, err = c.deps.App.ForceDownload(r.Context(), keys); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	names := keyStrings(keys)
-	c.audit(r, userOf(r).Name, "update.download", "updates", map[string]any{"updates": names, "via": "console"})
 	c.redirectWith(w, r, Prefix+"tasks", "ok", fmt.Sprintf("Download of %d update(s) scheduled; progress below.", len(keys)))
 }
 
@@ -679,33 +669,18 @@ func removeFold(list, del []string) []string {
 	})
 }
 
-func (c *Console) jobsNotRunning(w http.ResponseWriter, r *http.Request) {
-	c.errorPage(w, r, http.StatusServiceUnavailable, "Jobs not running",
-		"The background jobs are not running on this server (started with --no-jobs?), so nothing can be downloaded from here.")
-}
-
 func (c *Console) handleCabSync(w http.ResponseWriter, r *http.Request) {
-	if c.deps.Jobs == nil {
-		c.jobsNotRunning(w, r)
+	if err := c.deps.App.SyncCab(r.Context()); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	if err := c.deps.Jobs.ForceCabSync(r.Context()); err != nil {
-		c.fail(w, r, fmt.Errorf("wsusscn2.cab sync: %w", err))
-		return
-	}
-	c.audit(r, userOf(r).Name, "cab.sync", "wsusscn2.cab", map[string]string{"via": "console"})
 	c.redirectWith(w, r, Prefix+"tasks", "ok", "Download of wsusscn2.cab from Microsoft started; the catalog syncs below show its progress.")
 }
 
 func (c *Console) handleDownloadMissing(w http.ResponseWriter, r *http.Request) {
-	if c.deps.Jobs == nil {
-		c.jobsNotRunning(w, r)
+	if err := c.deps.App.DownloadMissing(r.Context()); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	if err := c.deps.Jobs.ForceDownload(r.Context(), nil); err != nil {
-		c.fail(w, r, fmt.Errorf("download missing files: %w", err))
-		return
-	}
-	c.audit(r, userOf(r).Name, "files.download_missing", "files", map[string]string{"via": "console"})
 	c.redirectWith(w, r, Prefix+"tasks", "ok", "Download of the files hosts need started.")
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/jobs"
@@ -130,7 +131,7 @@ func startServer(t *testing.T, ms *microsoft) *waptserver {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := server.HashPassword(adminPassword, bcrypt.MinCost)
+	hash, err := app.HashPassword(adminPassword, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/jobs"
@@ -160,7 +161,7 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hash, _ := server.HashPassword(adminPassword, bcrypt.MinCost)
+	hash, _ := app.HashPassword(adminPassword, bcrypt.MinCost)
 	if err := st.CreateUser(ctx, store.User{Username: "admin", PasswordHash: hash, Role: store.RoleAdmin, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -174,18 +175,23 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, DownloadConcurrency: 2, Instance: "e2e-rings"},
-		jobs.WithLogger(discard), jobs.WithClock(clk), jobs.WithPackages(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { runner.Close() })
 	roots, _, err := config.LoadCertPool("package_trusted_certs", trusted)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One application layer for the admin API and the jobs' promotions; the jobs hook is
+	// filled once the runner exists.
+	hook := &ringJobs{}
+	application := server.NewApp(st, hook, nil, roots, trusted, app.WithClock(clk.Now), app.WithLogger(discard))
+	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, DownloadConcurrency: 2, Instance: "e2e-rings"},
+		jobs.WithLogger(discard), jobs.WithClock(clk), jobs.WithPackages(st, application))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runner.Close() })
+	hook.r = runner
 	srv := server.New(st, server.WithRepo(rp), server.WithEnrollmentSecret(enrollmentSecret), server.WithLogger(discard),
-		server.WithClock(clk.Now), server.WithJobs(ringJobs{jobsHook{runner}}), server.WithPackageRoots(roots, trusted))
+		server.WithClock(clk.Now), server.WithJobs(hook), server.WithApp(application))
 	rs := &ringServer{clock: clk, tampered: map[string][]byte{}}
 	h := srv.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -209,8 +215,8 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 // ringJobs adds the on-demand promotion check to the e2e jobs hook.
 type ringJobs struct{ jobsHook }
 
-func (j ringJobs) CheckPromotions(ctx context.Context) ([]string, error) {
-	if u, ok := server.UserFromContext(ctx); ok {
+func (j *ringJobs) CheckPromotions(ctx context.Context) ([]string, error) {
+	if u, ok := app.UserFromContext(ctx); ok {
 		ctx = jobs.WithActor(ctx, u.Name)
 	}
 	sum, err := j.r.CheckPromotions(ctx)

@@ -145,7 +145,11 @@ func (j *job[T]) finish(ru *run[T]) {
 	j.st.LastError = ""
 	if ru.err != nil {
 		j.st.Errors++
+		j.st.ConsecutiveFailures++
 		j.st.LastError = ru.err.Error()
+	} else {
+		j.st.ConsecutiveFailures = 0
+		j.st.LastSuccess = j.st.LastEnd
 	}
 	j.cur = nil
 	close(ru.done)

@@ -2,11 +2,11 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
@@ -14,9 +14,6 @@ import (
 
 // JobPromotion is the rollout check: it promotes PREPROD rules packages to PROD.
 const JobPromotion = "promotion"
-
-// AuditPromote is the audit action of a promotion.
-const AuditPromote = "package.promote"
 
 // DefaultPromotionInterval is how often the promotion check runs (daily).
 const DefaultPromotionInterval = 24 * time.Hour
@@ -28,12 +25,19 @@ type PackageStore interface {
 	PackageHosts(ctx context.Context, name, version, maturity string) ([]store.Host, error)
 	HostUpdates(ctx context.Context, hostUUID string, statuses ...wu.Status) ([]store.HostUpdate, error)
 	RecordPromotionCheck(ctx context.Context, name, version string, c store.PromotionCheck) error
-	PromotePackage(ctx context.Context, name, version string, at time.Time, actor string) (store.RulesPackage, error)
+}
+
+// Promoter is the promotion operation (*app.App): its checks, its audit entry.
+type Promoter interface {
+	Promote(ctx context.Context, name, version string, why app.Promotion) (store.RulesPackage, error)
 }
 
 // WithPackages enables the promotion check on ps (daily, and on demand with
-// CheckPromotions). Without it the check does not run.
-func WithPackages(ps PackageStore) Option { return func(r *Runner) { r.pkgs = ps } }
+// CheckPromotions); it promotes through p, the same operation as the console's and the
+// admin API's "Promote". Without it the check does not run.
+func WithPackages(ps PackageStore, p Promoter) Option {
+	return func(r *Runner) { r.pkgs, r.promoter = ps, p }
+}
 
 // PromotionSummary is what one promotion check did.
 type PromotionSummary struct {
@@ -117,7 +121,7 @@ func (r *Runner) promoteOne(ctx context.Context, p store.RulesPackage, arg runAr
 	days, pct := p.PromotionRule()
 	eligible := p.EligibleAt()
 	ready := !now.Before(eligible)
-	success := pct <= 0 || chk.RingHosts > 0 && chk.SuccessHosts*100 >= pct*chk.RingHosts
+	success := app.SuccessEnough(chk, pct)
 	switch {
 	case !ready:
 		chk.Note = fmt.Sprintf("waiting until %s (promote_after_days %d)", eligible.UTC().Format(time.RFC3339), days)
@@ -136,22 +140,15 @@ func (r *Runner) promoteOne(ctx context.Context, p store.RulesPackage, arg runAr
 		r.log.Debug("package not promoted", "package", p.Name, "version", p.Version, "why", chk.Note)
 		return false, nil
 	}
-	actor := arg.actor
-	if actor == "" {
-		actor = "system"
+	who := app.System
+	if arg.actor != "" {
+		who.Name = arg.actor
 	}
-	if _, err := r.pkgs.PromotePackage(ctx, p.Name, p.Version, now, actor); err != nil {
-		if errors.Is(err, store.ErrConflict) { // another replica was quicker
+	if _, err := r.promoter.Promote(app.ContextWithUser(ctx, who), p.Name, p.Version, app.Promotion{Check: &chk, Trigger: arg.triggered}); err != nil {
+		if app.KindOf(err) == app.Conflict { // another replica was quicker
 			return false, nil
 		}
 		return false, fmt.Errorf("promotion of %s %s: %w", p.Name, p.Version, err)
-	}
-	details, _ := json.Marshal(map[string]any{"from": p.Maturity, "to": store.MaturityProd, "ring_hosts": chk.RingHosts,
-		"success_hosts": chk.SuccessHosts, "promote_after_days": days, "promote_min_success_pct": pct,
-		"eligible_at": eligible.UTC(), "trigger": arg.triggered})
-	if _, err := r.st.AppendAudit(ctx, store.AuditEntry{At: now, Actor: actor, Action: AuditPromote,
-		Target: "package:" + p.Name + "=" + p.Version, Details: string(details)}); err != nil {
-		r.log.Error("audit log write failed", "action", AuditPromote, "package", p.Name, "err", err)
 	}
 	r.log.Info("rules package promoted to PROD", "package", p.Name, "version", p.Version, "ring_hosts", chk.RingHosts,
 		"success_hosts", chk.SuccessHosts)

@@ -252,12 +252,13 @@ type Runner struct {
 	runMu   sync.Mutex
 	started bool
 
-	cab     *job[store.CabSync]
-	missing *job[DownloadSummary]
-	drain   *job[DownloadSummary]
-	clean   *job[CleanupSummary]
-	promo   *job[PromotionSummary]
-	pkgs    PackageStore
+	cab      *job[store.CabSync]
+	missing  *job[DownloadSummary]
+	drain    *job[DownloadSummary]
+	clean    *job[CleanupSummary]
+	promo    *job[PromotionSummary]
+	pkgs     PackageStore
+	promoter Promoter
 
 	progMu   sync.Mutex
 	progress map[string]*taskProgress // by file name, for the running downloads
@@ -370,6 +371,10 @@ type JobStatus struct {
 	LastStart time.Time `json:"last_start,omitzero"`
 	LastEnd   time.Time `json:"last_end,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	// LastSuccess is when a run last ended without error (zero: none since start);
+	// ConsecutiveFailures counts the runs that failed since then (/readyz reads both).
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
 }
 
 // Status returns the state of the jobs in this process (the promotion check only with

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -23,8 +24,6 @@ const AdminPrefix = "/api/v1/admin"
 
 // Bounds of admin requests.
 const (
-	maxBulkHosts      = 1000
-	maxForcedUpdates  = 1000
 	maxUpdateHostScan = 2000
 	maxAuditDetails   = 8 << 10
 )
@@ -94,33 +93,8 @@ func notFound(err error, format string, args ...any) error {
 
 // actor is the authenticated user's name (the auth middleware ran).
 func actor(r *http.Request) string {
-	u, _ := UserFromContext(r.Context())
+	u, _ := app.UserFromContext(r.Context())
 	return u.Name
-}
-
-// audit appends an entry to the audit log; details is a string or a value written as
-// JSON. A failure is logged: the change it describes is already done.
-func (s *Server) audit(ctx context.Context, actor, action, target string, details any) {
-	var d string
-	switch v := details.(type) {
-	case nil:
-	case string:
-		d = v
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			d = fmt.Sprint(v)
-		} else {
-			d = string(b)
-		}
-	}
-	d = truncate(d, maxAuditDetails)
-	// The entry must be written even when the client has gone.
-	ctx = context.WithoutCancel(ctx)
-	if _, err := s.store.AppendAudit(ctx, store.AuditEntry{At: s.now(), Actor: actor, Action: action, Target: target, Details: d}); err != nil {
-		s.log.ErrorContext(ctx, "audit log write failed", slog.String("actor", actor), slog.String("action", action),
-			slog.String("target", target), slog.String("details", d), slog.Any("err", err))
-	}
 }
 
 // --- login ---------------------------------------------------------------------------
@@ -133,7 +107,7 @@ type loginRequest struct {
 type loginResponse struct {
 	Token   string    `json:"token"`
 	Expires time.Time `json:"expires"`
-	User    User      `json:"user"`
+	User    app.User  `json:"user"`
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -142,8 +116,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.Login(r.Context(), req.Username, req.Password)
-	if errors.Is(err, ErrBadCredentials) {
+	ses, err := s.app.Login(r.Context(), req.Username, req.Password, "api", r.RemoteAddr)
+	if errors.Is(err, app.ErrBadCredentials) {
 		s.log.InfoContext(r.Context(), "login failed", slog.String("username", truncate(req.Username, 64)), slog.String("remote", r.RemoteAddr))
 		writeErrorBody(w, http.StatusUnauthorized, "", "wrong user name or password")
 		return
@@ -152,17 +126,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tok, exp, err := s.IssueSession(r.Context(), u.Name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.audit(r.Context(), u.Name, "session.login", "user:"+u.Name, map[string]string{"remote": r.RemoteAddr})
-	writeJSON(w, http.StatusOK, loginResponse{Token: tok, Expires: exp, User: u})
+	writeJSON(w, http.StatusOK, loginResponse{Token: ses.Token, Expires: ses.Expires, User: ses.User})
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
-	u, _ := UserFromContext(r.Context())
+	u, _ := app.UserFromContext(r.Context())
 	writeJSON(w, http.StatusOK, u)
 }
 
@@ -268,8 +236,8 @@ type updateHost struct {
 type updateDetail struct {
 	Update store.UpdateInfo `json:"update"`
 	Key    string           `json:"key"`
-	// Hosts that need the update or have it installed. HostsComplete is false when the
-	// list stopped early (see hostsOfUpdate).
+	// Hosts that need the update or have it installed (at most maxUpdateHostScan).
+	// HostsComplete is false when more hosts report it.
 	Hosts         []updateHost `json:"hosts"`
 	HostsComplete bool         `json:"hosts_complete"`
 }
@@ -280,80 +248,25 @@ func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("key", "%v", err))
 		return
 	}
-	info, err := s.store.GetUpdate(r.Context(), key)
-	if err != nil {
-		s.fail(w, r, notFound(err, "no update %s", key))
-		return
-	}
-	hosts, complete, err := s.hostsOfUpdate(r.Context(), info)
+	d, err := s.app.UpdateDetail(r.Context(), key, append(store.NeededStatuses(), wu.StatusOK), maxUpdateHostScan)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, updateDetail{Update: info, Key: info.Key().String(), Hosts: hosts, HostsComplete: complete})
+	hosts := make([]updateHost, len(d.Hosts))
+	for i, h := range d.Hosts {
+		hosts[i] = updateHost{UUID: h.HostUUID, Name: h.HostName, Status: h.Status, Reason: h.Reason,
+			InstalledAt: h.InstalledAt, LastError: h.LastError, ChangedAt: h.ChangedAt}
+	}
+	writeJSON(w, http.StatusOK, updateDetail{Update: d.Info, Key: d.Info.Key().String(), Hosts: hosts, HostsComplete: d.Complete})
 }
 
-// hostsOfUpdate lists the hosts that need the update or have it installed. The store
-// has no "hosts of an update" query yet, so this walks the hosts that report anything,
-// at most maxUpdateHostScan of them, and stops as soon as it found as many as the
-// update's counts say.
-func (s *Server) hostsOfUpdate(ctx context.Context, info store.UpdateInfo) ([]updateHost, bool, error) {
-	out := []updateHost{}
-	want := info.HostsNeeding + info.HostsInstalled
-	if want == 0 {
-		return out, true, nil
-	}
-	statuses := append(store.NeededStatuses(), wu.StatusOK)
-	key := info.Key()
-	scanned, cursor := 0, ""
-	for {
-		page, err := s.store.ListHosts(ctx, store.HostFilter{Limit: 500, Cursor: cursor})
-		if err != nil {
-			return nil, false, err
-		}
-		for _, h := range page.Hosts {
-			c := h.Counts
-			if c.OK+c.Pending+c.Missing+c.Discarded+c.Error == 0 {
-				continue
-			}
-			if scanned >= maxUpdateHostScan {
-				return out, false, nil
-			}
-			scanned++
-			hus, err := s.store.HostUpdates(ctx, h.UUID, statuses...)
-			if err != nil {
-				if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
-					continue
-				}
-				return nil, false, err
-			}
-			for _, hu := range hus {
-				if hu.Key == key {
-					out = append(out, updateHost{UUID: h.UUID, Name: h.Name, Status: hu.Status, Reason: hu.Reason,
-						InstalledAt: hu.InstalledAt, LastError: hu.LastError, ChangedAt: hu.ChangedAt})
-					break
-				}
-			}
-			if len(out) >= want {
-				return out, true, nil
-			}
-		}
-		if page.Next == "" || len(page.Hosts) == 0 {
-			return out, true, nil
-		}
-		cursor = page.Next
-	}
-}
 
 type updateKeysRequest struct {
 	Updates []string `json:"updates"`
 }
 
 func (s *Server) handleForceDownload(w http.ResponseWriter, r *http.Request) {
-	if s.jobs == nil {
-		s.fail(w, r, errJobsNotRunning())
-		return
-	}
 	var req updateKeysRequest
 	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
 		s.fail(w, r, err)
@@ -363,8 +276,8 @@ func (s *Server) handleForceDownload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("updates", "name at least one update (\"<guid>_<revision>\"); POST %s/files/download-missing fetches every missing file", AdminPrefix))
 		return
 	}
-	if len(req.Updates) > maxForcedUpdates {
-		s.fail(w, r, badRequest("updates", "%d updates, at most %d per request", len(req.Updates), maxForcedUpdates))
+	if len(req.Updates) > app.MaxForcedUpdates {
+		s.fail(w, r, badRequest("updates", "%d updates, at most %d per request", len(req.Updates), app.MaxForcedUpdates))
 		return
 	}
 	keys := make([]wu.UpdateKey, 0, len(req.Updates))
@@ -374,26 +287,17 @@ func (s *Server) handleForceDownload(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, badRequest(fmt.Sprintf("updates[%d]", i), "%v", err))
 			return
 		}
-		info, err := s.store.GetUpdate(r.Context(), k)
-		if errors.Is(err, store.ErrNotFound) {
-			s.fail(w, r, errStatus(http.StatusNotFound, fmt.Sprintf("updates[%d]", i), "update %s is not in the catalog", k))
-			return
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		keys = append(keys, info.Key())
+		keys = append(keys, k)
 	}
-	if err := s.jobs.ForceDownload(r.Context(), keys); err != nil {
-		s.fail(w, r, jobError(err))
+	keys, err := s.app.ForceDownload(r.Context(), keys)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.String()
 	}
-	s.audit(r.Context(), actor(r), "update.download", "updates", map[string]any{"updates": names})
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "scheduled", "updates": names})
 }
 
@@ -471,7 +375,7 @@ func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, "no host %q", uuid))
 		return
 	}
-	s.audit(r.Context(), actor(r), "host.delete", "host:"+uuid, map[string]string{"name": h.Name})
+	s.app.Audit(r.Context(), "host.delete", "host:"+uuid, map[string]string{"name": h.Name})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -527,17 +431,12 @@ func (s *Server) handleHostUpdates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHostCommands(w http.ResponseWriter, r *http.Request) {
-	uuid := r.PathValue("uuid")
 	limit, err := queryInt(r, "limit", 50, 1, 1000)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.store.GetHost(r.Context(), uuid); err != nil {
-		s.fail(w, r, notFound(err, "no host %q", uuid))
-		return
-	}
-	cmds, err := s.store.ListCommands(r.Context(), uuid, limit)
+	cmds, err := s.app.HostCommands(r.Context(), r.PathValue("uuid"), limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -553,26 +452,6 @@ type commandRequest struct {
 	Hosts []string `json:"hosts,omitempty"` // bulk only
 }
 
-func parseCommandKind(v string) (store.CommandKind, error) {
-	switch k := store.CommandKind(strings.ToLower(strings.TrimSpace(v))); k {
-	case store.CommandScan, store.CommandDownload, store.CommandInstall:
-		return k, nil
-	}
-	return "", badRequest("kind", "%q is not one of scan, download, install", truncate(v, 40))
-}
-
-// queueCommand queues a command for a host, wakes its long-poll and audits it.
-func (s *Server) queueCommand(ctx context.Context, who, host string, kind store.CommandKind) (store.Command, error) {
-	c, err := s.store.QueueCommand(ctx, store.Command{HostUUID: host, Kind: kind, Actor: who, CreatedAt: s.now()})
-	if err != nil {
-		return c, err
-	}
-	s.notify.notify(host)
-	s.metrics.commandsQueued.WithLabelValues(string(kind)).Inc()
-	s.audit(ctx, who, "host.command", "host:"+host, map[string]any{"kind": kind, "command_id": c.ID})
-	return c, nil
-}
-
 func (s *Server) handleQueueCommand(w http.ResponseWriter, r *http.Request) {
 	var req commandRequest
 	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
@@ -583,54 +462,42 @@ func (s *Server) handleQueueCommand(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("hosts", "the host is in the path; POST %s/commands queues for several hosts", AdminPrefix))
 		return
 	}
-	kind, err := parseCommandKind(req.Kind)
+	kind, err := app.ParseCommandKind(req.Kind)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.queueCommand(r.Context(), actor(r), r.PathValue("uuid"), kind)
+	cmds, err := s.app.QueueCommands(r.Context(), kind, []string{r.PathValue("uuid")})
 	if err != nil {
-		s.fail(w, r, notFound(err, "no host %q", r.PathValue("uuid")))
+		var ae *app.Error
+		if errors.As(err, &ae) && ae.Kind == app.NotFound {
+			ae.Field = "" // the host is in the path
+		}
+		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, c)
+	writeJSON(w, http.StatusAccepted, cmds[0])
 }
 
+// handleBulkCommands queues a command for several hosts: all or nothing (an unknown
+// host refuses the request before anything is queued), as in the console.
 func (s *Server) handleBulkCommands(w http.ResponseWriter, r *http.Request) {
 	var req commandRequest
 	if err := decodeBody(w, r, maxAdminBodyBytes, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	kind, err := parseCommandKind(req.Kind)
+	kind, err := app.ParseCommandKind(req.Kind)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(req.Hosts) == 0 || len(req.Hosts) > maxBulkHosts {
-		s.fail(w, r, badRequest("hosts", "name 1 to %d host UUIDs", maxBulkHosts))
+	cmds, err := s.app.QueueCommands(r.Context(), kind, req.Hosts)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	for i, h := range req.Hosts { // all or nothing: check every host first
-		if _, err := s.store.GetHost(r.Context(), h); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				s.fail(w, r, errStatus(http.StatusNotFound, fmt.Sprintf("hosts[%d]", i), "no host %q", truncate(h, 120)))
-				return
-			}
-			s.fail(w, r, err)
-			return
-		}
-	}
-	out := make([]store.Command, 0, len(req.Hosts))
-	for _, h := range req.Hosts {
-		c, err := s.queueCommand(r.Context(), actor(r), h, kind)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		out = append(out, c)
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"commands": out})
+	writeJSON(w, http.StatusAccepted, map[string]any{"commands": cmds})
 }
 
 // --- download tasks, cab, files, repository ----------------------------------------------
@@ -692,57 +559,28 @@ func (s *Server) handleCab(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func errJobsNotRunning() error {
-	return errStatus(http.StatusServiceUnavailable, "", "jobs not running: this server was started without the background jobs")
-}
-
-func jobError(err error) error {
-	switch {
-	case errors.Is(err, ErrJobRunning):
-		return &httpError{status: http.StatusConflict, msg: err.Error(), err: err}
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
-		return err
-	}
-	return fmt.Errorf("job: %w", err)
-}
-
 func (s *Server) handleCabSync(w http.ResponseWriter, r *http.Request) {
-	if s.jobs == nil {
-		s.fail(w, r, errJobsNotRunning())
+	if err := s.app.SyncCab(r.Context()); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	if err := s.jobs.ForceCabSync(r.Context()); err != nil {
-		s.fail(w, r, jobError(err))
-		return
-	}
-	s.audit(r.Context(), actor(r), "cab.sync", repo.CabName, nil)
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
 }
 
 func (s *Server) handleDownloadMissing(w http.ResponseWriter, r *http.Request) {
-	if s.jobs == nil {
-		s.fail(w, r, errJobsNotRunning())
+	if err := s.app.DownloadMissing(r.Context()); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	if err := s.jobs.ForceDownload(r.Context(), nil); err != nil {
-		s.fail(w, r, jobError(err))
-		return
-	}
-	s.audit(r.Context(), actor(r), "files.download_missing", "files", nil)
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
 }
 
 func (s *Server) handleDeleteUnused(w http.ResponseWriter, r *http.Request) {
-	if s.jobs == nil {
-		s.fail(w, r, errJobsNotRunning())
-		return
-	}
-	n, bytes, err := s.jobs.DeleteUnused(r.Context())
+	n, bytes, err := s.app.DeleteUnused(r.Context())
 	if err != nil {
-		s.fail(w, r, jobError(err))
+		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), actor(r), "files.delete_unused", "files", map[string]int64{"files": int64(n), "bytes": bytes})
 	writeJSON(w, http.StatusOK, map[string]int64{"deleted": int64(n), "bytes": bytes})
 }
 
@@ -836,7 +674,7 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), actor(r), "rules.update", "rules:server", string(data))
+	s.app.Audit(r.Context(), "rules.update", "rules:server", string(data))
 	writeJSON(w, http.StatusOK, rs)
 }
 
@@ -849,7 +687,7 @@ type userRequest struct {
 }
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	us, err := s.store.ListUsers(r.Context())
+	us, err := s.app.ListUsers(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -861,9 +699,9 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.store.GetUser(r.Context(), r.PathValue("name"))
+	u, err := s.app.GetUser(r.Context(), r.PathValue("name"))
 	if err != nil {
-		s.fail(w, r, notFound(err, "no user %q", r.PathValue("name")))
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -875,129 +713,21 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := ValidateUsername(req.Username); err != nil {
-		s.fail(w, r, badRequest("username", "%v", err))
-		return
-	}
-	if req.Role == nil {
-		s.fail(w, r, badRequest("role", "required: admin or read-only"))
-		return
-	}
-	role, err := ParseRole(*req.Role)
-	if err != nil {
-		s.fail(w, r, badRequest("role", "%v", err))
-		return
-	}
-	if req.Password == nil {
-		s.fail(w, r, badRequest("password", "required"))
-		return
-	}
-	if err := ValidatePassword(*req.Password); err != nil {
-		s.fail(w, r, badRequest("password", "%v", err))
-		return
-	}
-	hash, err := HashPassword(*req.Password, s.passwordCost)
+	u, err := s.app.CreateUser(r.Context(), app.NewUser(req))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	now := s.now()
-	u := store.User{Username: req.Username, PasswordHash: hash, Role: role, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(r.Context(), u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			s.fail(w, r, errStatus(http.StatusConflict, "username", "user %q exists already", req.Username))
-			return
-		}
-		s.fail(w, r, err)
-		return
-	}
-	s.audit(r.Context(), actor(r), "user.create", "user:"+u.Username, map[string]any{"role": role})
 	writeJSON(w, http.StatusCreated, u)
 }
 
-// otherAdmins counts the admins other than name.
-func (s *Server) otherAdmins(ctx context.Context, name string) (int, error) {
-	us, err := s.store.ListUsers(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, u := range us {
-		if u.Role == store.RoleAdmin && u.Username != name {
-			n++
-		}
-	}
-	return n, nil
-}
-
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
 	var req userRequest
 	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if req.Username != "" && req.Username != name {
-		s.fail(w, r, badRequest("username", "users cannot be renamed: create a new user and delete this one"))
-		return
-	}
-	if req.Password == nil && req.Role == nil {
-		s.fail(w, r, badRequest("", "nothing to change: send password and/or role"))
-		return
-	}
-	cur, err := s.store.GetUser(r.Context(), name)
-	if err != nil {
-		s.fail(w, r, notFound(err, "no user %q", name))
-		return
-	}
-	details := map[string]any{}
-	var hash string
-	if req.Password != nil {
-		if err := ValidatePassword(*req.Password); err != nil {
-			s.fail(w, r, badRequest("password", "%v", err))
-			return
-		}
-		if hash, err = HashPassword(*req.Password, s.passwordCost); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	var role store.Role
-	if req.Role != nil {
-		if role, err = ParseRole(*req.Role); err != nil {
-			s.fail(w, r, badRequest("role", "%v", err))
-			return
-		}
-		if cur.Role == store.RoleAdmin && role != store.RoleAdmin {
-			n, err := s.otherAdmins(r.Context(), name)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if n == 0 {
-				s.fail(w, r, errStatus(http.StatusConflict, "role", "%q is the last admin: make another user admin first", name))
-				return
-			}
-		}
-	}
-	now := s.now()
-	if hash != "" {
-		if err := s.store.SetPassword(r.Context(), name, hash, now); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		details["password_changed"] = true
-	}
-	if role != "" && role != cur.Role {
-		if err := s.store.SetRole(r.Context(), name, role, now); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		details["role"] = role
-		details["previous_role"] = cur.Role
-	}
-	s.audit(r.Context(), actor(r), "user.update", "user:"+name, details)
-	u, err := s.store.GetUser(r.Context(), name)
+	u, err := s.app.UpdateUser(r.Context(), r.PathValue("name"), app.NewUser(req))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -1006,28 +736,10 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	cur, err := s.store.GetUser(r.Context(), name)
-	if err != nil {
-		s.fail(w, r, notFound(err, "no user %q", name))
-		return
-	}
-	if cur.Role == store.RoleAdmin {
-		n, err := s.otherAdmins(r.Context(), name)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if n == 0 {
-			s.fail(w, r, errStatus(http.StatusConflict, "", "%q is the last admin and cannot be deleted", name))
-			return
-		}
-	}
-	if err := s.store.DeleteUser(r.Context(), name); err != nil {
+	if err := s.app.DeleteUser(r.Context(), r.PathValue("name")); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), actor(r), "user.delete", "user:"+name, map[string]any{"role": cur.Role})
 	w.WriteHeader(http.StatusNoContent)
 }
 

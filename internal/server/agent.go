@@ -125,7 +125,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.registrations.Inc()
-	s.audit(r.Context(), "agent", "host.register", "host:"+h.UUID, map[string]any{
+	s.app.Record(r.Context(), "agent", "host.register", "host:"+h.UUID, map[string]any{
 		"name": h.Name, "os": h.OS, "agent_version": h.AgentVersion, "remote": r.RemoteAddr,
 	})
 	writeJSON(w, http.StatusOK, api.RegisterResponse{UUID: h.UUID, Credential: cred})
@@ -324,7 +324,7 @@ func (s *Server) handleCommands(w http.ResponseWriter, r *http.Request, h store.
 			s.log.WarnContext(ctx, "record host seen", slog.String("host", h.UUID), slog.Any("err", err))
 		}
 	}
-	wake, cancel := s.notify.subscribe(h.UUID)
+	wake, cancel := s.app.Notifier().Subscribe(h.UUID)
 	defer cancel()
 	cmds, err := s.takeCommands(ctx, h.UUID)
 	if err != nil {

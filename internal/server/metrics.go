@@ -117,6 +117,13 @@ func NewMetrics(now func() time.Time) *Metrics {
 	return m
 }
 
+// CommandQueued counts a command queued for a host (app.Metrics).
+func (m *Metrics) CommandQueued(kind store.CommandKind) {
+	if m != nil {
+		m.commandsQueued.WithLabelValues(string(kind)).Inc()
+	}
+}
+
 // Registry is where extra collectors go (the jobs may register their own).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 

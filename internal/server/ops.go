@@ -9,42 +9,171 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/store"
 )
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz answers 200 when the store answers and the repository folder is
-// writable, 503 otherwise (details in the log, not in the answer).
+// JobHealth is the health of one background job in this process.
+type JobHealth struct {
+	Name                string    `json:"name"`
+	Running             bool      `json:"running"`
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastError           string    `json:"last_error,omitempty"`
+}
+
+// JobHealthSource reports the jobs' health (cmd/waptserver adapts the job runner).
+type JobHealthSource interface {
+	JobHealth() []JobHealth
+}
+
+// WithJobHealth makes /readyz report each job's health.
+func WithJobHealth(h JobHealthSource) Option { return func(s *Server) { s.health = h } }
+
+// WithMaxCatalogAge sets when /readyz says not ready: the last successful catalog sync
+// older than d (max_catalog_age; default DefaultMaxCatalogAge).
+func WithMaxCatalogAge(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.maxCatalogAge = d
+		}
+	}
+}
+
+// DefaultMaxCatalogAge is the default bound of the catalog's age in /readyz.
+const DefaultMaxCatalogAge = 8 * 24 * time.Hour
+
+type catalogHealth struct {
+	LastSuccess   time.Time `json:"last_success,omitzero"`
+	CabDate       time.Time `json:"cab_date,omitzero"`
+	AgeSeconds    int64     `json:"age_seconds,omitempty"`
+	MaxAgeSeconds int64     `json:"max_age_seconds"`
+}
+
+// handleReadyz answers 200 when every selected check passes, 503 otherwise (causes in
+// the log, not in the answer). ?check=a,b selects the checks among store, repository,
+// catalog, jobs and the job names; without it: store, repository and catalog, with
+// every job's health reported but not gating. The catalog fails when the last
+// successful sync (finished, or skipped because the cab did not change) is older than
+// max_catalog_age; a server that never synced reports "none" and stays ready.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
+	var jobs []JobHealth
+	if s.health != nil {
+		jobs = s.health.JobHealth()
+	}
+	known := map[string]bool{"store": true, "repository": true, "catalog": true, "jobs": true}
+	for _, j := range jobs {
+		known[j.Name] = true
+	}
+	selected := map[string]bool{}
+	if v := r.URL.Query().Get("check"); v != "" {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.TrimSpace(c)
+			if !known[c] {
+				names := make([]string, 0, len(known))
+				for k := range known {
+					names = append(names, k)
+				}
+				sort.Strings(names)
+				s.fail(w, r, badRequest("check", "unknown check %q: want one or more of %s, separated by commas", truncate(c, 40), strings.Join(names, ", ")))
+				return
+			}
+			selected[c] = true
+		}
+	} else {
+		// By default store, repository and catalog gate readiness; "jobs" (every job)
+		// and a job's name gate it when ?check= names them.
+		selected["store"], selected["repository"], selected["catalog"] = true, true, true
+	}
 	checks := map[string]string{}
 	ready := true
-	if err := s.store.Ping(ctx); err != nil {
-		ready = false
-		checks["store"] = "failed"
-		s.log.WarnContext(ctx, "readiness: store", slog.Any("err", err))
-	} else {
-		checks["store"] = "ok"
-	}
-	if s.repo != nil {
-		if err := writable(s.repo.TempDir()); err != nil {
-			ready = false
-			checks["repository"] = "failed"
-			s.log.WarnContext(ctx, "readiness: repository folder", slog.Any("err", err))
-		} else {
-			checks["repository"] = "ok"
+	result := func(name string, ok bool, bad string) { // name is selected
+		checks[name] = "ok"
+		if !ok {
+			checks[name], ready = bad, false
 		}
+	}
+	if selected["store"] {
+		err := s.store.Ping(ctx)
+		if err != nil {
+			s.log.WarnContext(ctx, "readiness: store", slog.Any("err", err))
+		}
+		result("store", err == nil, "failed")
+	}
+	if selected["repository"] && s.repo != nil {
+		err := writable(s.repo.TempDir())
+		if err != nil {
+			s.log.WarnContext(ctx, "readiness: repository folder", slog.Any("err", err))
+		}
+		result("repository", err == nil, "failed")
+	}
+	out := map[string]any{}
+	if selected["catalog"] {
+		cat, err := s.catalogHealth(ctx)
+		switch {
+		case err != nil:
+			s.log.WarnContext(ctx, "readiness: catalog", slog.Any("err", err))
+			result("catalog", false, "failed")
+		case cat.LastSuccess.IsZero():
+			checks["catalog"] = "none"
+		default:
+			ok := cat.AgeSeconds <= cat.MaxAgeSeconds
+			if !ok {
+				s.log.WarnContext(ctx, "readiness: catalog too old", slog.Time("last_success", cat.LastSuccess),
+					slog.Int64("max_age_seconds", cat.MaxAgeSeconds))
+			}
+			result("catalog", ok, "stale")
+		}
+		out["catalog"] = cat
+	}
+	for _, j := range jobs {
+		ok := j.ConsecutiveFailures == 0
+		gate := selected["jobs"] || selected[j.Name]
+		st := "ok"
+		if !ok {
+			st = "failing"
+		}
+		checks["job:"+j.Name] = st
+		if gate && !ok {
+			ready = false
+		}
+	}
+	if len(jobs) > 0 {
+		out["jobs"] = jobs
 	}
 	status, code := "ready", http.StatusOK
 	if !ready {
 		status, code = "not ready", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	out["status"], out["checks"] = status, checks
+	writeJSON(w, code, out)
+}
+
+// catalogHealth reads the last successful catalog sync.
+func (s *Server) catalogHealth(ctx context.Context) (catalogHealth, error) {
+	h := catalogHealth{MaxAgeSeconds: int64(s.maxCatalogAge / time.Second)}
+	syncs, err := s.store.LatestCabSyncs(ctx, 50)
+	if err != nil {
+		return h, err
+	}
+	for _, c := range syncs {
+		if c.Status == store.CabFinished || c.Status == store.CabSkipped {
+			h.LastSuccess, h.CabDate = c.UpdatedAt, c.CabDate
+			h.AgeSeconds = int64(s.now().Sub(c.UpdatedAt) / time.Second)
+			break
+		}
+	}
+	return h, nil
 }
 
 func writable(dir string) error {
@@ -143,7 +272,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Int("status", status), slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr),
 			}
-			if u, ok := UserFromContext(r.Context()); ok {
+			if u, ok := app.UserFromContext(r.Context()); ok {
 				attrs = append(attrs, slog.String("user", u.Name))
 			}
 			s.log.LogAttrs(r.Context(), level, "http request", attrs...)

@@ -4,9 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/store"
 )
@@ -40,13 +39,9 @@ import (
 //     control allows promotion (promote_after_days) and that delay has passed since the
 //     signature date.
 
-// Promotions runs the rollout check on demand (POST /api/v1/admin/promotions/check).
-// The job runner implements it; a Jobs hook that also implements it enables the endpoint.
-type Promotions interface {
-	// CheckPromotions evaluates every promotable PREPROD package now, promotes those
-	// whose conditions hold and returns them as "name version".
-	CheckPromotions(ctx context.Context) (promoted []string, err error)
-}
+// Promotions runs the rollout check on demand (POST /api/v1/admin/promotions/check);
+// a Jobs hook that also implements it enables the endpoint.
+type Promotions = app.Promotions
 
 // WithPackageRoots sets the certificates uploaded rules packages must chain to
 // (package_trusted_certs of waptserver.ini); source names them in messages. Without it
@@ -60,8 +55,6 @@ const (
 	// control blocks separated by blank lines.
 	packagesIndex     = "Packages"
 	packagesIndexJSON = "Packages.json"
-	maxPriority       = 1000
-	maxPromoteDays    = 3650
 )
 
 // packageRoutes mounts the repository and the admin endpoints of rules packages.
@@ -304,18 +297,7 @@ type packageView struct {
 	Assignments     []store.PackageAssignment `json:"assignments"`
 }
 
-// Rollout statuses of a non-PROD package.
-const (
-	RolloutPromoted       = "promoted"        // offered to PROD hosts
-	RolloutManual         = "manual"          // no promote_after_days: sign a PROD version to release
-	RolloutHeld           = "held"            // an administrator stopped the automatic promotion
-	RolloutWaiting        = "waiting"         // before the eligible date
-	RolloutBelowThreshold = "below_threshold" // eligible, but too few ring hosts succeeded at the last check
-	RolloutEligible       = "eligible"        // promoted at the next check if the ring succeeds
-	RolloutUnverified     = "unverified"      // not served at all
-)
-
-// RolloutView is where a package's ring rollout stands (admin API and console).
+// RolloutView is where a package's ring rollout stands, as the admin API shows it.
 type RolloutView struct {
 	Status               string    `json:"status"`
 	PromoteAfterDays     int       `json:"promote_after_days,omitempty"`
@@ -332,48 +314,19 @@ type RolloutView struct {
 	PromotedBy   string    `json:"promoted_by,omitempty"`
 }
 
-// Rollout describes where a package's rollout stands at now (nil for a PROD package).
-func Rollout(p store.RulesPackage, now time.Time) *RolloutView {
-	if p.Maturity == store.MaturityProd {
+// rolloutView translates app.Rollout (nil for a PROD package).
+func rolloutView(p store.RulesPackage, now time.Time) *RolloutView {
+	r := app.Rollout(p, now)
+	if r == nil {
 		return nil
 	}
-	days, pct := p.PromotionRule()
-	v := &RolloutView{PromoteAfterDays: days, PromoteMinSuccessPct: pct, EligibleAt: p.EligibleAt(),
-		RingHosts: p.LastCheck.RingHosts, SuccessHosts: p.LastCheck.SuccessHosts, CheckedAt: p.LastCheck.At,
-		Note: p.LastCheck.Note, PromotedAt: p.PromotedAt, PromotedBy: p.PromotedBy}
-	if !p.LastCheck.At.IsZero() && p.LastCheck.RingHosts > 0 {
-		sp := 100 * float64(p.LastCheck.SuccessHosts) / float64(p.LastCheck.RingHosts)
-		v.SuccessPct = &sp
-	}
-	switch {
-	case !p.PromotedAt.IsZero():
-		v.Status = RolloutPromoted
-	case !p.Verified:
-		v.Status = RolloutUnverified
-	case !p.Promotable():
-		v.Status = RolloutManual
-	case p.Hold:
-		v.Status = RolloutHeld
-	case now.Before(v.EligibleAt):
-		v.Status = RolloutWaiting
-	case !p.LastCheck.At.IsZero() && !p.LastCheck.At.Before(v.EligibleAt) && !successEnough(p.LastCheck, pct):
-		v.Status = RolloutBelowThreshold
-	default:
-		v.Status = RolloutEligible
-	}
-	return v
-}
-
-// successEnough says whether a check meets the minimum success percentage.
-func successEnough(c store.PromotionCheck, minPct int) bool {
-	if minPct <= 0 {
-		return true
-	}
-	return c.RingHosts > 0 && c.SuccessHosts*100 >= minPct*c.RingHosts
+	return &RolloutView{Status: r.Status, PromoteAfterDays: r.PromoteAfterDays, PromoteMinSuccessPct: r.PromoteMinSuccessPct,
+		EligibleAt: r.EligibleAt, SuccessPct: r.SuccessPct, RingHosts: r.RingHosts, SuccessHosts: r.SuccessHosts,
+		CheckedAt: r.CheckedAt, Note: r.Note, PromotedAt: r.PromotedAt, PromotedBy: r.PromotedBy}
 }
 
 func (s *Server) packageView(p store.RulesPackage, assigns []store.PackageAssignment) packageView {
-	v := packageView{RulesPackage: p, OfferedMaturity: p.OfferedMaturity(), Rollout: Rollout(p, s.now()),
+	v := packageView{RulesPackage: p, OfferedMaturity: p.OfferedMaturity(), Rollout: rolloutView(p, s.now()),
 		Assignments: []store.PackageAssignment{}}
 	for _, a := range assigns {
 		if a.Package == p.Name {
@@ -401,68 +354,12 @@ func (s *Server) handleUploadPackage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	priority, err := queryInt(r, "priority", 0, -maxPriority, maxPriority)
+	priority, err := queryInt(r, "priority", 0, -app.MaxPriority, app.MaxPriority)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	who := actor(r)
-	row := store.RulesPackage{Data: data, UploadedAt: s.now(), UploadedBy: who, PackagePolicy: store.PackagePolicy{Priority: priority}}
-	sum := sha256.Sum256(data)
-	row.SHA256 = hex.EncodeToString(sum[:])
-	var ctl pkg.Control
-	if s.pkgRoots == nil {
-		p, err := pkg.Open(data, pkg.Limits{})
-		if err != nil {
-			s.fail(w, r, errStatus(http.StatusUnprocessableEntity, "", "package refused: %v", err))
-			return
-		}
-		ctl, row.Rules = p.Control, p.RulesJSON
-		row.VerifyError = "not verified: the server has no package_trusted_certs (set it in [options] of waptserver.ini, " +
-			"restart and upload the package again); it is not served to agents until then"
-	} else {
-		v, err := pkg.Verify(data, pkg.VerifyOptions{Roots: s.pkgRoots, Now: s.now})
-		if err != nil {
-			msg := fmt.Sprintf("package refused: %v", err)
-			if errors.Is(err, pkg.ErrUntrusted) {
-				msg += fmt.Sprintf(" (the server trusts the certificates of package_trusted_certs %s: sign with one of them or add the signer's CA there)", s.pkgRootsSource)
-			}
-			s.audit(r.Context(), who, "package.refused", "package:"+row.SHA256[:16], map[string]string{"error": err.Error()})
-			s.fail(w, r, errStatus(http.StatusUnprocessableEntity, "", "%s", msg))
-			return
-		}
-		ctl, row.Rules, row.Verified = v.Control, v.RulesJSON, true
-	}
-	row.Name, row.Version, row.Maturity = ctl.Package, ctl.Version, ctl.Maturity
-	row.Filename = ctl.Package + "_" + ctl.Version + ".wapt"
-	row.Description, row.Signer, row.SignerFingerprint, row.SignatureDate = ctl.Description, ctl.Signer, ctl.SignerFingerprint, ctl.SignatureDate
-	row.TargetGroups, row.PromoteAfterDays, row.PromoteMinSuccessPct = ctl.TargetGroups, ctl.PromoteAfterDays, ctl.PromoteMinSuccessPct
-	if row.Control, err = pkg.ControlText(data); err != nil {
-		s.fail(w, r, errStatus(http.StatusUnprocessableEntity, "", "package refused: %v", err))
-		return
-	}
-	stored, created, err := s.store.PutPackage(r.Context(), row)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	details := map[string]any{"filename": stored.Filename, "sha256": stored.SHA256, "maturity": stored.Maturity,
-		"verified": stored.Verified, "signer": stored.Signer, "created": created}
-	s.audit(r.Context(), who, "package.upload", "package:"+stored.Name+"="+stored.Version, details)
-	if created {
-		// The signed target_groups become assignments (the administrator may add or
-		// remove assignments afterwards).
-		for _, g := range stored.TargetGroups {
-			a := store.PackageAssignment{Package: stored.Name, Kind: store.AssignGroup, Target: g, CreatedAt: s.now(), CreatedBy: who}
-			if ok, err := s.store.AssignPackage(r.Context(), a); err != nil {
-				s.fail(w, r, err)
-				return
-			} else if ok {
-				s.audit(r.Context(), who, "package.assign", "package:"+stored.Name, map[string]string{"group": g, "from": "target_groups"})
-			}
-		}
-	}
-	assigns, err := s.store.ListAssignments(r.Context())
+	stored, created, err := s.app.IngestPackage(r.Context(), data, priority)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -471,7 +368,17 @@ func (s *Server) handleUploadPackage(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, s.packageView(stored, assigns))
+	s.writePackage(w, r, status, stored)
+}
+
+// writePackage answers one package with its assignments.
+func (s *Server) writePackage(w http.ResponseWriter, r *http.Request, status int, p store.RulesPackage) {
+	assigns, err := s.store.ListAssignments(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, s.packageView(p, assigns))
 }
 
 // --- admin: list, get, policy, delete, promote --------------------------------------------
@@ -497,9 +404,7 @@ func (s *Server) handleListPackages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getPackage(r *http.Request) (store.RulesPackage, error) {
-	name, version := r.PathValue("name"), r.PathValue("version")
-	p, err := s.store.GetPackage(r.Context(), name, version)
-	return p, notFound(err, "no package %s version %s (GET %s/packages lists them)", truncate(name, 130), truncate(version, 70), AdminPrefix)
+	return s.app.Package(r.Context(), r.PathValue("name"), r.PathValue("version"))
 }
 
 func (s *Server) handleGetPackage(w http.ResponseWriter, r *http.Request) {
@@ -542,136 +447,42 @@ type policyRequest struct {
 }
 
 func (s *Server) handlePackagePolicy(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPackage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req policyRequest
 	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	pol := p.PackagePolicy
-	if req.Priority != nil {
-		if *req.Priority < -maxPriority || *req.Priority > maxPriority {
-			s.fail(w, r, badRequest("priority", "%d: want a whole number between %d and %d", *req.Priority, -maxPriority, maxPriority))
-			return
-		}
-		pol.Priority = *req.Priority
-	}
-	if req.Hold != nil {
-		pol.Hold = *req.Hold
-	}
-	if req.PromoteAfterDays != nil {
-		d := *req.PromoteAfterDays
-		switch {
-		case d == 0:
-			pol.PromoteAfterDays = nil
-		case !p.Promotable():
-			s.fail(w, r, badRequest("promote_after_days", "package %s %s cannot be promoted: its signed control has no promote_after_days "+
-				"(agents would refuse it on PROD hosts); build and sign it again with --promote-after-days", p.Name, p.Version))
-			return
-		case d < p.PromoteAfterDays || d > maxPromoteDays:
-			s.fail(w, r, badRequest("promote_after_days", "%d: the server may only wait longer than the signer asked: want %d to %d (0: the signed %d)",
-				d, p.PromoteAfterDays, maxPromoteDays, p.PromoteAfterDays))
-			return
-		default:
-			pol.PromoteAfterDays = &d
-		}
-	}
-	if req.PromoteMinSuccessPct != nil {
-		v := *req.PromoteMinSuccessPct
-		switch {
-		case v == 0:
-			pol.PromoteMinSuccessPct = nil
-		case v < p.PromoteMinSuccessPct || v > 100:
-			s.fail(w, r, badRequest("promote_min_success_pct", "%d: the server may only ask more than the signer: want %d to 100 (0: the signed %d)",
-				v, p.PromoteMinSuccessPct, p.PromoteMinSuccessPct))
-			return
-		default:
-			pol.PromoteMinSuccessPct = &v
-		}
-	}
-	p, err = s.store.SetPackagePolicy(r.Context(), p.Name, p.Version, pol)
+	p, err := s.app.SetPackagePolicy(r.Context(), r.PathValue("name"), r.PathValue("version"), app.PolicyChange(req))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), actor(r), "package.policy", "package:"+p.Name+"="+p.Version, p.PackagePolicy)
-	assigns, err := s.store.ListAssignments(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.packageView(p, assigns))
+	s.writePackage(w, r, http.StatusOK, p)
 }
 
 func (s *Server) handleDeletePackage(w http.ResponseWriter, r *http.Request) {
-	name, version := r.PathValue("name"), r.PathValue("version")
-	if err := s.store.DeletePackage(r.Context(), name, version); err != nil {
-		s.fail(w, r, notFound(err, "no package %s version %s", truncate(name, 130), truncate(version, 70)))
+	if err := s.app.DeletePackage(r.Context(), r.PathValue("name"), r.PathValue("version")); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), actor(r), "package.delete", "package:"+name+"="+version, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handlePromotePackage offers a PREPROD package to PROD hosts now, without waiting for
-// the ring's success rate. The signed conditions still hold: the control must allow
-// promotion and its promote_after_days must have passed since the signature, or agents
-// would refuse it.
+// handlePromotePackage offers a PREPROD package to PROD hosts now (app.Promote).
 func (s *Server) handlePromotePackage(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPackage(r)
+	p, err := s.app.Promote(r.Context(), r.PathValue("name"), r.PathValue("version"), app.Promotion{})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	now := s.now()
-	switch {
-	case !p.Verified:
-		err = errStatus(http.StatusConflict, "", "package %s %s is not verified: it is not served at all (%s)", p.Name, p.Version, p.VerifyError)
-	case p.Maturity == store.MaturityProd:
-		err = errStatus(http.StatusConflict, "", "package %s %s is signed PROD already: every host takes it", p.Name, p.Version)
-	case !p.Promotable():
-		err = errStatus(http.StatusConflict, "", "package %s %s cannot be promoted: its signed control has no promote_after_days, "+
-			"so agents on PROD hosts would refuse it (build and sign the same rules with --maturity PROD instead)", p.Name, p.Version)
-	case now.Before(p.SignedEligibleAt()):
-		err = errStatus(http.StatusConflict, "", "package %s %s may be promoted from %s on (signature date + promote_after_days %d); "+
-			"agents would refuse it before", p.Name, p.Version, p.SignedEligibleAt().UTC().Format(time.RFC3339), p.PromoteAfterDays)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err = s.store.PromotePackage(r.Context(), p.Name, p.Version, now, actor(r))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.audit(r.Context(), actor(r), "package.promote", "package:"+p.Name+"="+p.Version, map[string]any{
-		"manual": true, "from": p.Maturity, "to": store.MaturityProd, "ring_hosts": p.LastCheck.RingHosts, "success_hosts": p.LastCheck.SuccessHosts})
-	assigns, err := s.store.ListAssignments(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.packageView(p, assigns))
+	s.writePackage(w, r, http.StatusOK, p)
 }
 
 func (s *Server) handleCheckPromotions(w http.ResponseWriter, r *http.Request) {
-	pr, ok := s.jobs.(Promotions)
-	if !ok {
-		s.fail(w, r, errJobsNotRunning())
-		return
-	}
-	promoted, err := pr.CheckPromotions(r.Context())
+	promoted, err := s.app.CheckPromotions(r.Context())
 	if err != nil {
-		s.fail(w, r, jobError(err))
+		s.fail(w, r, err)
 		return
-	}
-	if promoted == nil {
-		promoted = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"promoted": promoted})
 }
@@ -683,52 +494,13 @@ type assignRequest struct {
 	Target string               `json:"target"`
 }
 
-func checkAssignTarget(kind store.AssignmentKind, target string) error {
-	switch kind {
-	case store.AssignGroup, store.AssignHost:
-	default:
-		return badRequest("kind", "%q: want group or host", truncate(string(kind), 40))
-	}
-	target = strings.TrimSpace(target)
-	if target == "" || len(target) > maxListItem {
-		return badRequest("target", "want a host group name or a host UUID (1 to %d bytes)", maxListItem)
-	}
-	return nil
-}
-
 func (s *Server) handleAssignPackage(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
 	var req assignRequest
 	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := checkAssignTarget(req.Kind, req.Target); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	req.Target = strings.TrimSpace(req.Target)
-	pkgs, err := s.store.ListPackages(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	known := false
-	for _, p := range pkgs {
-		known = known || p.Name == name
-	}
-	if !known {
-		s.fail(w, r, errStatus(http.StatusNotFound, "", "no package named %s: upload it first (POST %s/packages)", truncate(name, 130), AdminPrefix))
-		return
-	}
-	if req.Kind == store.AssignHost {
-		if _, err := s.store.GetHost(r.Context(), req.Target); err != nil {
-			s.fail(w, r, notFound(err, "no host %s", truncate(req.Target, 100)))
-			return
-		}
-	}
-	a := store.PackageAssignment{Package: name, Kind: req.Kind, Target: req.Target, CreatedAt: s.now(), CreatedBy: actor(r)}
-	created, err := s.store.AssignPackage(r.Context(), a)
+	a, created, err := s.app.AssignPackage(r.Context(), store.PackageAssignment{Package: r.PathValue("name"), Kind: req.Kind, Target: req.Target})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -736,22 +508,16 @@ func (s *Server) handleAssignPackage(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		s.audit(r.Context(), actor(r), "package.assign", "package:"+name, map[string]string{string(req.Kind): req.Target})
 	}
 	writeJSON(w, status, a)
 }
 
 func (s *Server) handleUnassignPackage(w http.ResponseWriter, r *http.Request) {
 	a := store.PackageAssignment{Package: r.PathValue("name"), Kind: store.AssignmentKind(r.PathValue("kind")), Target: r.PathValue("target")}
-	if err := checkAssignTarget(a.Kind, a.Target); err != nil {
+	if err := s.app.UnassignPackage(r.Context(), a); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.UnassignPackage(r.Context(), a); err != nil {
-		s.fail(w, r, notFound(err, "package %s is not assigned to %s %s", truncate(a.Package, 130), a.Kind, truncate(a.Target, 100)))
-		return
-	}
-	s.audit(r.Context(), actor(r), "package.unassign", "package:"+a.Package, map[string]string{string(a.Kind): a.Target})
 	w.WriteHeader(http.StatusNoContent)
 }
 

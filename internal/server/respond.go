@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -58,7 +59,12 @@ func writeErrorBody(w http.ResponseWriter, status int, field, msg string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	var fe *api.FieldError
+	var ae *app.Error
 	switch {
+	case errors.As(err, &ae):
+		writeErrorBody(w, ae.Kind.HTTPStatus(), ae.Field, ae.Msg)
+	case app.KindOf(err) == app.Busy:
+		writeErrorBody(w, http.StatusConflict, "", err.Error())
 	case errors.As(err, &he):
 		if he.err != nil {
 			s.log.WarnContext(r.Context(), "request refused", slog.String("path", r.URL.Path), slog.Int("status", he.status), slog.Any("err", he.err))

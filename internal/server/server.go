@@ -14,12 +14,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
 )
 
 // Store is every storage role the handlers use. store/sqlite and store/postgres
 // implement it.
+//
+// Deprecated-in-spirit: the handlers of the admin API go through internal/app, whose
+// operations consume narrow interfaces; this bundle remains what the agent API and the
+// read-only admin routes read.
 type Store interface {
 	store.CatalogStore
 	store.HostStore
@@ -70,16 +75,13 @@ type Server struct {
 	enrollmentSecret string
 	maxReportBytes   int64
 	pollInterval     time.Duration
-	passwordCost     int
 
-	sessions       *sessions
-	authenticators []Authenticator
-	extra          []route
+	app     *app.App
+	appOpts []app.Option
 
-	notify *notifier
-
-	dummyOnce sync.Once
-	dummyHash string
+	health        JobHealthSource
+	maxCatalogAge time.Duration
+	extra         []route
 
 	doneOnce sync.Once
 	done     chan struct{}
@@ -151,33 +153,27 @@ func WithCommandPollInterval(d time.Duration) Option {
 	}
 }
 
-// WithSessionKey sets the HMAC key of admin session tokens. Replicas behind one load
-// balancer must share it. Default: a random key per process (sessions end at restart).
+// WithApp sets the application layer the admin API translates to (cmd/waptserver
+// shares one with the console, so that both use the same sessions and the console's
+// commands wake the long-polls served here). Without it the server builds its own on
+// its store, with the options WithSessionKey, WithSessionTTL and WithPasswordCost.
+func WithApp(a *app.App) Option { return func(s *Server) { s.app = a } }
+
+// WithSessionKey sets the HMAC key of session tokens of the server's own application
+// (without WithApp). Replicas behind one load balancer must share it.
 func WithSessionKey(key []byte) Option {
-	return func(s *Server) {
-		if len(key) > 0 {
-			s.sessions.key = append([]byte(nil), key...)
-		}
-	}
+	return func(s *Server) { s.appOpts = append(s.appOpts, app.WithSessionKey(key)) }
 }
 
-// WithSessionTTL sets how long a session token from /api/v1/admin/login lasts.
+// WithSessionTTL sets how long a session lasts (server's own application only).
 func WithSessionTTL(d time.Duration) Option {
-	return func(s *Server) {
-		if d > 0 {
-			s.sessions.ttl = d
-		}
-	}
+	return func(s *Server) { s.appOpts = append(s.appOpts, app.WithSessionTTL(d)) }
 }
 
-// WithPasswordCost sets the bcrypt cost of passwords the admin API sets (tests use
-// bcrypt.MinCost; default DefaultPasswordCost).
-func WithPasswordCost(cost int) Option { return func(s *Server) { s.passwordCost = cost } }
-
-// WithAuthenticator adds a way to authenticate admin users (the console's cookie
-// session), tried before HTTP Basic and bearer session tokens.
-func WithAuthenticator(a Authenticator) Option {
-	return func(s *Server) { s.authenticators = append(s.authenticators, a) }
+// WithPasswordCost sets the bcrypt cost of passwords (server's own application only;
+// tests use bcrypt.MinCost).
+func WithPasswordCost(cost int) Option {
+	return func(s *Server) { s.appOpts = append(s.appOpts, app.WithPasswordCost(cost)) }
 }
 
 // WithHandler mounts an extra handler (the web console) on the server's mux, with a
@@ -194,9 +190,7 @@ func New(st Store, opts ...Option) *Server {
 		now:            time.Now,
 		maxReportBytes: DefaultMaxReportBytes,
 		pollInterval:   DefaultCommandPollInterval,
-		passwordCost:   DefaultPasswordCost,
-		sessions:       newSessions(),
-		notify:         newNotifier(),
+		maxCatalogAge:  DefaultMaxCatalogAge,
 		done:           make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -208,8 +202,30 @@ func New(st Store, opts ...Option) *Server {
 	if s.rules == nil {
 		s.rules = noRules{}
 	}
+	if s.app == nil {
+		s.app = NewApp(st, s.jobs, s.metrics, s.pkgRoots, s.pkgRootsSource,
+			append([]app.Option{app.WithClock(s.now), app.WithLogger(s.log)}, s.appOpts...)...)
+	}
 	return s
 }
+
+// NewApp builds the application layer on a store that has every role (cmd/waptserver
+// and the tests use it to share one between the server and the console).
+func NewApp(st Store, jobs app.Jobs, m *Metrics, roots *x509.CertPool, rootsSource string, opts ...app.Option) *app.App {
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Jobs: jobs,
+		PackageRoots: roots, PackageRootsSource: rootsSource}
+	if m != nil {
+		d.Metrics = m
+	}
+	a, err := app.New(d, opts...)
+	if err != nil {
+		panic(err) // only a session key shorter than 32 bytes: a programming error
+	}
+	return a
+}
+
+// App is the application layer the server translates to.
+func (s *Server) App() *app.App { return s.app }
 
 // Metrics returns the server's metrics, for the jobs to update.
 func (s *Server) Metrics() *Metrics { return s.metrics }

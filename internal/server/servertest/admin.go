@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
@@ -104,8 +105,8 @@ func testSessionLogin(t *testing.T, open Opener) {
 	r = e.Do("POST", server.AdminPrefix+"/login", nil, map[string]string{"username": ViewerUser, "password": ViewerPassword})
 	Want(t, r, http.StatusOK, "login")
 	var lr struct {
-		Token string      `json:"token"`
-		User  server.User `json:"user"`
+		Token string   `json:"token"`
+		User  app.User `json:"user"`
 	}
 	r.JSON(t, &lr)
 	if lr.User.Role != store.RoleReadOnly {
@@ -468,5 +469,79 @@ func testUnknownEndpoint(t *testing.T, open Opener) {
 	Want(t, r, http.StatusMethodNotAllowed, "wrong method")
 	if r.Error(t).Error == "" || r.Header.Get("Allow") == "" {
 		t.Errorf("405: %v %s", r.Header, r.Body)
+	}
+}
+
+// fakeHealth is the jobs' health /readyz reads.
+type fakeHealth []server.JobHealth
+
+func (f fakeHealth) JobHealth() []server.JobHealth { return f }
+
+func readyz(t *testing.T, e *Env, query string) (int, map[string]string) {
+	t.Helper()
+	r := e.Do("GET", "/readyz"+query, nil, nil)
+	var rz struct {
+		Checks map[string]string `json:"checks"`
+	}
+	if r.Status == http.StatusOK || r.Status == http.StatusServiceUnavailable {
+		r.JSON(t, &rz)
+	}
+	return r.Status, rz.Checks
+}
+
+// testReadyzCatalogAndJobs: /readyz goes unready when the last successful catalog sync
+// is older than max_catalog_age, reports each job's health, and gates on the jobs
+// named with ?check=.
+func testReadyzCatalogAndJobs(t *testing.T, open Opener) {
+	synced := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+	clock := &testClock{now: synced.Add(24 * time.Hour)}
+	health := fakeHealth{
+		{Name: "cab-sync", ConsecutiveFailures: 3, LastSuccess: synced, LastError: "download failed"},
+		{Name: "cleanup", LastSuccess: synced},
+	}
+	e := NewEnv(t, open, server.WithClock(clock.Now), server.WithMaxCatalogAge(48*time.Hour), server.WithJobHealth(health))
+	ctx := context.Background()
+
+	// Never synced: reported, not gating (a fresh install accepts registrations).
+	if code, checks := readyz(t, e, ""); code != http.StatusOK || checks["catalog"] != "none" {
+		t.Errorf("no catalog yet: %d %v", code, checks)
+	}
+	c, err := e.Store.AddCabSync(ctx, store.CabSync{StartedAt: synced, UpdatedAt: synced, Status: store.CabDownloading})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Status, c.CabDate = store.CabFinished, synced.Add(-48*time.Hour)
+	if err := e.Store.UpdateCabSync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// A later failed sync does not count as fresh.
+	if _, err := e.Store.AddCabSync(ctx, store.CabSync{StartedAt: synced.Add(time.Hour), UpdatedAt: synced.Add(time.Hour), Status: store.CabError, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	code, checks := readyz(t, e, "")
+	if code != http.StatusOK || checks["catalog"] != "ok" || checks["job:cab-sync"] != "failing" || checks["job:cleanup"] != "ok" {
+		t.Errorf("fresh catalog, failing job not selected: %d %v", code, checks)
+	}
+	// Selecting the failing job (or every job) gates on it.
+	for _, q := range []string{"?check=cab-sync", "?check=jobs", "?check=store,cab-sync"} {
+		if code, _ := readyz(t, e, q); code != http.StatusServiceUnavailable {
+			t.Errorf("%s with cab-sync failing: %d", q, code)
+		}
+	}
+	if code, checks := readyz(t, e, "?check=cleanup"); code != http.StatusOK || checks["job:cleanup"] != "ok" {
+		t.Errorf("?check=cleanup: %d %v", code, checks)
+	}
+	r := e.Do("GET", "/readyz?check=bogus", nil, nil)
+	Want(t, r, http.StatusBadRequest, "unknown check")
+	if !strings.Contains(r.Error(t).Error, "cab-sync") {
+		t.Errorf("unknown check error does not list the checks: %s", r.Body)
+	}
+	// Three days later the catalog is older than max_catalog_age (2 days): not ready.
+	clock.advance(2 * 24 * time.Hour)
+	if code, checks := readyz(t, e, ""); code != http.StatusServiceUnavailable || checks["catalog"] != "stale" {
+		t.Errorf("stale catalog: %d %v", code, checks)
+	}
+	if code, _ := readyz(t, e, "?check=store"); code != http.StatusOK {
+		t.Errorf("?check=store with a stale catalog: %d", code)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
@@ -78,6 +79,7 @@ func Run(t *testing.T, open Opener) {
 		{"RepositoryStaysInFolder", testRepositoryTraversal},
 		{"Operations", testOperations},
 		{"ReadyzReportsStoreDown", testReadyzStoreDown},
+		{"ReadyzCatalogAndJobs", testReadyzCatalogAndJobs},
 		{"JobsHooks", testJobs},
 		{"Users", testUsers},
 		{"AuditLog", testAudit},
@@ -127,7 +129,7 @@ func newEnvOn(t *testing.T, st server.Store, opts ...server.Option) *Env {
 		if _, err := st.GetUser(ctx, u.name); err == nil {
 			continue // a second replica on the same store
 		}
-		h, err := server.HashPassword(u.pw, bcrypt.MinCost)
+		h, err := app.HashPassword(u.pw, bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}

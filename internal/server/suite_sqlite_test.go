@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"github.com/openwua/waptwua/internal/store/sqlite"
 )
 
-// The HTTP suite of internal/server runs here because only cmd/* may import concrete
-// store backends (internal/archtest reads test files too).
+// The HTTP suite of internal/server (servertest) on SQLite; suite_postgres_test.go
+// runs it on PostgreSQL. Tests may wire concrete backends: internal/archtest checks
+// production code only.
 
 func openSQLite(t *testing.T) server.Store {
 	t.Helper()

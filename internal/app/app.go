@@ -1,0 +1,244 @@
+// Package app is the application layer of waptserver: every administrative operation
+// (log in, sessions, queue commands, start jobs, ingest, assign, promote and hold rules
+// packages, ...) lives here once, with its authorisation check, its validation, its
+// audit entry and its notification. The admin API (internal/server) and the web console
+// (internal/console) are translators over these calls (HTTP/JSON and HTTP/HTML); the
+// jobs call the same operations. Each operation consumes a narrow store interface
+// declared next to it; cmd/waptserver wires the concrete store.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/openwua/waptwua/internal/store"
+)
+
+// AuditLog is where every operation records what it changed.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
+}
+
+// Metrics counts what the operations do (internal/server's *Metrics implements it).
+type Metrics interface {
+	CommandQueued(kind store.CommandKind)
+}
+
+// Deps are the application's collaborators. Audit and Users are required; an operation
+// whose collaborator is missing answers an Unavailable error.
+type Deps struct {
+	Audit    AuditLog
+	Users    UserStore
+	Commands CommandStore
+	Packages PackageStore
+	Updates  UpdateReader
+	Jobs     Jobs
+	Metrics  Metrics
+	// PackageRoots are the certificates uploaded rules packages must chain to
+	// (package_trusted_certs); PackageRootsSource names them in messages. Nil: packages
+	// are stored unverified and not served.
+	PackageRoots       *x509.CertPool
+	PackageRootsSource string
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithClock replaces time.Now for everything the application records.
+func WithClock(now func() time.Time) Option {
+	return func(a *App) {
+		if now != nil {
+			a.now = now
+		}
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(a *App) {
+		if l != nil {
+			a.log = l
+		}
+	}
+}
+
+// WithSessionKey sets the HMAC key of session tokens (at least 32 bytes). Replicas
+// behind one load balancer must share it; default: a random key per process.
+func WithSessionKey(key []byte) Option {
+	return func(a *App) {
+		if len(key) > 0 {
+			a.sessionKey = append([]byte(nil), key...)
+		}
+	}
+}
+
+// WithSessionTTL sets how long a session lasts (default DefaultSessionTTL).
+func WithSessionTTL(d time.Duration) Option {
+	return func(a *App) {
+		if d > 0 {
+			a.sessionTTL = d
+		}
+	}
+}
+
+// WithPasswordCost sets the bcrypt cost of new passwords and of the dummy hash (tests
+// use bcrypt.MinCost; default DefaultPasswordCost).
+func WithPasswordCost(cost int) Option {
+	return func(a *App) {
+		if cost > 0 {
+			a.passwordCost = cost
+		}
+	}
+}
+
+// App holds the operations.
+type App struct {
+	d            Deps
+	now          func() time.Time
+	log          *slog.Logger
+	sessionKey   []byte
+	sessionTTL   time.Duration
+	passwordCost int
+	notify       *Notifier
+	dummy        *dummyHash
+}
+
+// New returns the application on d.
+func New(d Deps, opts ...Option) (*App, error) {
+	if d.Audit == nil || d.Users == nil {
+		return nil, errors.New("app: the audit log and the user store are required")
+	}
+	a := &App{d: d, now: time.Now, log: slog.Default(), sessionTTL: DefaultSessionTTL,
+		passwordCost: DefaultPasswordCost, notify: NewNotifier()}
+	for _, o := range opts {
+		o(a)
+	}
+	if len(a.sessionKey) == 0 {
+		a.sessionKey = make([]byte, 32)
+		_, _ = rand.Read(a.sessionKey) // crypto/rand.Read never fails
+	} else if len(a.sessionKey) < 32 {
+		return nil, fmt.Errorf("app: session key of %d bytes, want at least 32", len(a.sessionKey))
+	}
+	a.dummy = &dummyHash{cost: a.passwordCost}
+	return a, nil
+}
+
+// Now is the application's clock.
+func (a *App) Now() time.Time { return a.now() }
+
+// Notifier wakes the long-polls of the hosts a command was queued for.
+func (a *App) Notifier() *Notifier { return a.notify }
+
+// User is an authenticated console or admin API user.
+type User struct {
+	Name string     `json:"username"`
+	Role store.Role `json:"role"`
+}
+
+// CanChange reports whether the user may change anything (role admin).
+func (u User) CanChange() bool { return u.Role == store.RoleAdmin }
+
+// System is the user the background jobs act as when no person started them.
+var System = User{Name: "system", Role: store.RoleAdmin}
+
+type userKey struct{}
+
+// ContextWithUser returns ctx carrying u (the adapters' authentication does it).
+func ContextWithUser(ctx context.Context, u User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+// UserFromContext returns the user an adapter authenticated.
+func UserFromContext(ctx context.Context) (User, bool) {
+	u, ok := ctx.Value(userKey{}).(User)
+	return u, ok && u.Name != ""
+}
+
+// reader returns the authenticated user, or an Unauthenticated error.
+func reader(ctx context.Context) (User, error) {
+	u, ok := UserFromContext(ctx)
+	if !ok {
+		return User{}, &Error{Kind: Unauthenticated, Msg: "authentication required"}
+	}
+	return u, nil
+}
+
+// admin returns the authenticated user when it may change things: Unauthenticated or
+// Forbidden otherwise. Every changing operation starts with it.
+func admin(ctx context.Context) (User, error) {
+	u, err := reader(ctx)
+	if err != nil {
+		return u, err
+	}
+	if !u.CanChange() {
+		return u, &Error{Kind: Forbidden, Msg: fmt.Sprintf("user %q has role %s: only admin users may change anything", u.Name, u.Role)}
+	}
+	return u, nil
+}
+
+// maxAuditDetails bounds the details of one audit entry.
+const maxAuditDetails = 16 << 10
+
+// audit appends an entry to the audit log; details is a string or a value written as
+// JSON. A failure is logged: the change it describes is already done.
+func (a *App) audit(ctx context.Context, actor, action, target string, details any) {
+	var d string
+	switch v := details.(type) {
+	case nil:
+	case string:
+		d = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			d = fmt.Sprint(v)
+		} else {
+			d = string(b)
+		}
+	}
+	d = Truncate(d, maxAuditDetails)
+	ctx = context.WithoutCancel(ctx) // written even when the client has gone
+	if _, err := a.d.Audit.AppendAudit(ctx, store.AuditEntry{At: a.now(), Actor: actor, Action: action, Target: target, Details: d}); err != nil {
+		a.log.ErrorContext(ctx, "audit log write failed", slog.String("actor", actor), slog.String("action", action),
+			slog.String("target", target), slog.String("details", d), slog.Any("err", err))
+	}
+}
+
+// Audit records an action an adapter performed itself (e.g. the server-wide rules file).
+func (a *App) Audit(ctx context.Context, action, target string, details any) {
+	u, _ := UserFromContext(ctx)
+	a.audit(ctx, u.Name, action, target, details)
+}
+
+// Truncate cuts s to at most n bytes on a rune boundary, marking the cut with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Record appends an audit entry for an actor that is not a user (the agent API's
+// "agent").
+func (a *App) Record(ctx context.Context, actor, action, target string, details any) {
+	a.audit(ctx, actor, action, target, details)
+}
+
+// HasJobs says whether the background jobs run (the job operations are available).
+func (a *App) HasJobs() bool { return a.d.Jobs != nil }
+
+// HasPackages says whether the package operations are available.
+func (a *App) HasPackages() bool { return a.d.Packages != nil }
+
+// VerifiesPackages says whether uploaded packages are verified (package_trusted_certs).
+func (a *App) VerifiesPackages() bool { return a.d.PackageRoots != nil }

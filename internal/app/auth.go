@@ -1,0 +1,249 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/openwua/waptwua/internal/store"
+)
+
+// Sessions and passwords: one implementation for the console's cookie and the admin
+// API's bearer token.
+
+// UserStore is what logins, sessions and user management read and write.
+type UserStore interface {
+	GetUser(ctx context.Context, username string) (store.User, error)
+	ListUsers(ctx context.Context) ([]store.User, error)
+	CreateUser(ctx context.Context, u store.User) error
+	SetPassword(ctx context.Context, username, passwordHash string, at time.Time) error
+	SetRole(ctx context.Context, username string, role store.Role, at time.Time) error
+	DeleteUser(ctx context.Context, username string) error
+}
+
+// Errors of authentication.
+var (
+	// ErrBadCredentials: credentials were given and are wrong, expired or ended.
+	ErrBadCredentials = errors.New("invalid credentials")
+)
+
+// DefaultSessionTTL is how long a session lasts unless WithSessionTTL says otherwise.
+const DefaultSessionTTL = 12 * time.Hour
+
+// DefaultPasswordCost is the bcrypt cost of stored passwords.
+const DefaultPasswordCost = bcrypt.DefaultCost
+
+// Password limits: bcrypt reads at most 72 bytes.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 72
+)
+
+// HashPassword hashes a console password with bcrypt (cost 0: DefaultPasswordCost).
+func HashPassword(password string, cost int) (string, error) {
+	if cost == 0 {
+		cost = DefaultPasswordCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// CheckPassword reports whether password matches a HashPassword hash.
+func CheckPassword(hash, password string) bool {
+	return hash != "" && bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// ValidateUsername checks a console user name: 1 to 64 letters, digits, '.', '_', '@'
+// or '-', starting with a letter or digit.
+func ValidateUsername(name string) error {
+	if !usernameRE.MatchString(name) {
+		return fmt.Errorf("user name %q: use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", Truncate(name, 80))
+	}
+	return nil
+}
+
+// ValidatePassword checks a new console password's length.
+func ValidatePassword(password string) error {
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return fmt.Errorf("password too short: at least %d characters", MinPasswordLen)
+	}
+	if len(password) > MaxPasswordLen {
+		return fmt.Errorf("password too long: at most %d bytes", MaxPasswordLen)
+	}
+	return nil
+}
+
+// ParseRole accepts admin or read-only (also readonly, read_only).
+func ParseRole(s string) (store.Role, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "admin":
+		return store.RoleAdmin, nil
+	case "read-only", "readonly", "read_only":
+		return store.RoleReadOnly, nil
+	}
+	return "", fmt.Errorf("role %q: want admin or read-only", Truncate(s, 40))
+}
+
+// dummyHash is a bcrypt hash of a random password nobody knows, made once: checking a
+// password of an unknown user against it costs what a wrong password costs.
+type dummyHash struct {
+	cost int
+	once sync.Once
+	hash string
+}
+
+func (d *dummyHash) get() string {
+	d.once.Do(func() {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		d.hash, _ = HashPassword(hex.EncodeToString(b), d.cost)
+	})
+	return d.hash
+}
+
+// CheckLogin checks a user name and password (HTTP Basic, each request) and returns the
+// user with its current role. Unknown users cost as much time as wrong passwords.
+func (a *App) CheckLogin(ctx context.Context, name, password string) (User, error) {
+	if name == "" || password == "" || len(name) > 64 || len(password) > 128 {
+		return User{}, fmt.Errorf("user %q: %w", Truncate(name, 64), ErrBadCredentials)
+	}
+	u, err := a.d.Users.GetUser(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		CheckPassword(a.dummy.get(), password)
+		return User{}, fmt.Errorf("user %q: %w", name, ErrBadCredentials)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("look up user %q: %w", name, err)
+	}
+	if !CheckPassword(u.PasswordHash, password) {
+		return User{}, fmt.Errorf("user %q: wrong password: %w", name, ErrBadCredentials)
+	}
+	return User{Name: u.Username, Role: u.Role}, nil
+}
+
+// Session is a login: its token (the console's cookie or the admin API's bearer token)
+// and when it ends.
+type Session struct {
+	Token   string
+	Expires time.Time
+	User    User
+}
+
+// Login checks the password, opens a session and audits it (session.login) with via
+// ("console" or "api") and the client's address.
+func (a *App) Login(ctx context.Context, name, password, via, remote string) (Session, error) {
+	u, err := a.CheckLogin(ctx, name, password)
+	if err != nil {
+		return Session{}, err
+	}
+	tok, exp, err := a.issue(ctx, u.Name)
+	if err != nil {
+		return Session{}, err
+	}
+	a.audit(ctx, u.Name, "session.login", "user:"+u.Name, map[string]string{"remote": remote, "via": via})
+	return Session{Token: tok, Expires: exp, User: u}, nil
+}
+
+// Logout ends the session of the context's user and audits it (session.logout).
+func (a *App) Logout(ctx context.Context, via string) error {
+	u, err := reader(ctx)
+	if err != nil {
+		return err
+	}
+	a.audit(ctx, u.Name, "session.logout", "user:"+u.Name, map[string]string{"via": via})
+	return nil
+}
+
+// Session tokens: "ws1.<payload>.<mac>", payload the base64url JSON of the user name,
+// the expiry and a fingerprint of the password hash (a new password ends the user's
+// sessions). The user's role is read again at every request.
+const sessionPrefix = "ws1."
+
+type sessionPayload struct {
+	User    string `json:"u"`
+	Expires int64  `json:"x"`
+	Print   string `json:"p"`
+}
+
+func passwordPrint(hash string) string {
+	sum := sha256.Sum256([]byte("waptwua-session\x00" + hash))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (a *App) mac(payload string) string {
+	m := hmac.New(sha256.New, a.sessionKey)
+	m.Write([]byte(sessionPrefix + payload))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// issue makes a session token for user name (who must exist).
+func (a *App) issue(ctx context.Context, name string) (string, time.Time, error) {
+	u, err := a.d.Users.GetUser(ctx, name)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("open a session: %w", err)
+	}
+	expires := a.now().Add(a.sessionTTL).Truncate(time.Second)
+	p, err := json.Marshal(sessionPayload{User: u.Username, Expires: expires.Unix(), Print: passwordPrint(u.PasswordHash)})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("open a session: %w", err)
+	}
+	payload := base64.RawURLEncoding.EncodeToString(p)
+	return sessionPrefix + payload + "." + a.mac(payload), expires, nil
+}
+
+// SessionTTL is how long a new session lasts.
+func (a *App) SessionTTL() time.Duration { return a.sessionTTL }
+
+// VerifySession checks a session token and returns its user with the current role;
+// ErrBadCredentials (wrapped, with the reason) when it is not valid now.
+func (a *App) VerifySession(ctx context.Context, token string) (User, error) {
+	rest, ok := strings.CutPrefix(token, sessionPrefix)
+	if !ok || len(token) > 1024 {
+		return User{}, fmt.Errorf("session token: unknown format: %w", ErrBadCredentials)
+	}
+	payload, mac, ok := strings.Cut(rest, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(a.mac(payload))) {
+		return User{}, fmt.Errorf("session token: bad signature: %w", ErrBadCredentials)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return User{}, fmt.Errorf("session token: %w", ErrBadCredentials)
+	}
+	var p sessionPayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return User{}, fmt.Errorf("session token: %w", ErrBadCredentials)
+	}
+	if !a.now().Before(time.Unix(p.Expires, 0)) {
+		return User{}, fmt.Errorf("session token expired (log in again): %w", ErrBadCredentials)
+	}
+	u, err := a.d.Users.GetUser(ctx, p.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("session of deleted user %q: %w", p.User, ErrBadCredentials)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("session: look up user %q: %w", p.User, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(passwordPrint(u.PasswordHash)), []byte(p.Print)) != 1 {
+		return User{}, fmt.Errorf("session of user %q ended by a password change: %w", p.User, ErrBadCredentials)
+	}
+	return User{Name: u.Username, Role: u.Role}, nil
+}
