@@ -261,7 +261,6 @@ func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, updateDetail{Update: d.Info, Key: d.Info.Key().String(), Hosts: hosts, HostsComplete: d.Complete})
 }
 
-
 type updateKeysRequest struct {
 	Updates []string `json:"updates"`
 }
