@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -66,12 +67,9 @@ func runService(ctx context.Context, g *globals, asService bool) error {
 	}
 	g.log = slog.New(handler)
 	g.log.Info("running as the " + serviceName + " service of the service control manager")
-	a, err := g.openAgent(ctx, nil)
-	if err != nil {
-		g.log.Error("service not started", slog.Any("err", err))
-		return err
-	}
-	h := &serviceHandler{agent: a, log: g.log}
+	// The agent opens after the service reports running (an unreachable server at the
+	// first registration must not fail the start, nor the installation that starts it).
+	h := &serviceHandler{open: func(ctx context.Context) (*agent.Agent, error) { return g.openAgent(ctx, nil) }, log: g.log}
 	if err := svc.Run(serviceName, h); err != nil {
 		err = fmt.Errorf("run as the %s service: %w", serviceName, err)
 		g.log.Error("service", slog.Any("err", err))
@@ -84,9 +82,39 @@ func runService(ctx context.Context, g *globals, asService bool) error {
 // so that install_at_shutdown installs pending updates before the machine goes down,
 // reporting progress (checkpoints) meanwhile so that Windows keeps waiting.
 type serviceHandler struct {
-	agent *agent.Agent
-	log   *slog.Logger
-	err   error
+	open func(context.Context) (*agent.Agent, error)
+	log  *slog.Logger
+	err  error
+
+	mu    sync.Mutex
+	agent *agent.Agent // nil until open succeeded
+}
+
+// Retry delays of the agent's opening (first registration, configuration).
+const (
+	openRetryFirst = time.Minute
+	openRetryMax   = 15 * time.Minute
+)
+
+// run opens the agent, retrying until it opens or ctx ends, then serves.
+func (h *serviceHandler) run(ctx context.Context) error {
+	delay := openRetryFirst
+	for {
+		a, err := h.open(ctx)
+		if err == nil {
+			h.mu.Lock()
+			h.agent = a
+			h.mu.Unlock()
+			return serve(ctx, a)
+		}
+		h.log.Error("agent not started, retrying", slog.Any("err", err), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, openRetryMax)
+	}
 }
 
 func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
@@ -94,7 +122,7 @@ func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, statu
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, h.agent) }()
+	go func() { done <- h.run(ctx) }()
 	accepts := svc.AcceptStop | svc.AcceptPreShutdown
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
 	stop := func(checkpoint uint32) (bool, uint32) {
@@ -135,12 +163,19 @@ func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, statu
 func (h *serviceHandler) installAtShutdown(status chan<- svc.Status) uint32 {
 	checkpoint := uint32(1)
 	status <- svc.Status{State: svc.StopPending, CheckPoint: checkpoint, WaitHint: 60000}
+	h.mu.Lock()
+	a := h.agent
+	h.mu.Unlock()
+	if a == nil {
+		h.log.Warn("install at shutdown: the agent never started, nothing installed")
+		return checkpoint + 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), preshutdownTimeout-time.Minute)
 	defer cancel()
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		sum, err := h.agent.Shutdown(ctx)
+		sum, err := a.Shutdown(ctx)
 		switch {
 		case err != nil:
 			h.log.Error("install at shutdown", slog.Any("err", err))

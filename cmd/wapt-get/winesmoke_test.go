@@ -548,6 +548,76 @@ func TestWineSmoke(t *testing.T) {
 	}
 	done()
 
+	// 10. The agent installer: built by waptserver agent-installer, installed by msiexec,
+	// registered at the service's first start, removed (data kept, then purged).
+	done = step("msi build")
+	msiPath := filepath.Join(dir, "waptagent.msi")
+	preset := filepath.Join(dir, "preset.ini")
+	if err := os.WriteFile(preset, []byte("[waptwua]\nenabled = True\ninstall_delay = 7d\nallowed_severities = Critical, Important\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := w.run(2*time.Minute, []string{"WAPTWUA_ENROLLMENT_TOKEN=" + secret}, serverBin, "agent-installer",
+		"--server", srv.url, "--preset", preset, "--agent-exe", exe, "-o", msiPath); err != nil {
+		t.Fatalf("waptserver agent-installer: %v\n%s", err, out)
+	}
+	done()
+	done = step("msiexec /i")
+	drive := filepath.Join(w.prefix, "drive_c")
+	progDir := filepath.Join(drive, "Program Files", "waptwua")
+	dataDir := filepath.Join(drive, "ProgramData", "waptwua")
+	install := func() {
+		t.Helper()
+		if out, errOut, err := w.run(3*time.Minute, nil, "wine", "msiexec", "/i", winPath(msiPath), "/qn"); err != nil {
+			t.Fatalf("msiexec /i: %v\n%s%s", err, out, errOut)
+		}
+	}
+	install()
+	iniText := readFile(filepath.Join(progDir, "wapt-get.ini"))
+	for _, want := range []string{"wapt_server=" + srv.url, "install_delay=7d", "allowed_severities=Critical, Important", "enabled=True",
+		`credential_file=C:\ProgramData\waptwua\private\waptwua-credential.json`} {
+		if !strings.Contains(strings.ReplaceAll(iniText, " = ", "="), want) {
+			t.Errorf("wapt-get.ini written by the MSI lacks %q:\n%s", want, iniText)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(progDir, "wapt-get.exe")); err != nil {
+		t.Errorf("wapt-get.exe not installed: %v", err)
+	}
+	if q, _, err := w.run(time.Minute, nil, "wine", "reg", "query", `HKLM\SYSTEM\CurrentControlSet\Services\waptwua`); err != nil || !strings.Contains(q, "--as-service") {
+		t.Fatalf("the MSI did not register the service: %v\n%s", err, q)
+	}
+	credPath := filepath.Join(dataDir, "private", "waptwua-credential.json")
+	waitUntil(t, 90*time.Second, "registered at the service's first start", func() (bool, string) {
+		_, err := os.Stat(credPath)
+		return err == nil, readFile(filepath.Join(dataDir, "waptwua-service.log"))
+	})
+	if _, err := os.Stat(filepath.Join(dataDir, "private", "enrollment-token")); err == nil {
+		t.Error("the enrollment token file is still there after the registration")
+	}
+	done()
+	done = step("msiexec /x")
+	if out, errOut, err := w.run(3*time.Minute, nil, "wine", "msiexec", "/x", winPath(msiPath), "/qn"); err != nil {
+		t.Fatalf("msiexec /x: %v\n%s%s", err, out, errOut)
+	}
+	if q, _, err := w.run(time.Minute, nil, "wine", "reg", "query", `HKLM\SYSTEM\CurrentControlSet\Services\waptwua`); err == nil {
+		t.Errorf("the service is still registered after msiexec /x:\n%s", q)
+	}
+	for _, gone := range []string{"wapt-get.exe", "wapt-get.ini"} {
+		if _, err := os.Stat(filepath.Join(progDir, gone)); err == nil {
+			t.Errorf("%s still installed after msiexec /x", gone)
+		}
+	}
+	if _, err := os.Stat(credPath); err != nil {
+		t.Errorf("the data folder was not kept by msiexec /x: %v", err)
+	}
+	install()
+	if out, errOut, err := w.run(3*time.Minute, nil, "wine", "msiexec", "/x", winPath(msiPath), "/qn", "REMOVEDATA=1"); err != nil {
+		t.Fatalf("msiexec /x REMOVEDATA=1: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := os.Stat(dataDir); err == nil {
+		t.Errorf("msiexec /x REMOVEDATA=1 kept %s", dataDir)
+	}
+	done()
+
 	t.Logf("Wine smoke passed in %s", time.Since(started).Round(100*time.Millisecond))
 }
 

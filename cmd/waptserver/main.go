@@ -63,5 +63,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newUserCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newDemoCmd())
+	root.AddCommand(newAgentInstallerCmd())
 	return root
 }
