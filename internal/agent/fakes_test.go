@@ -625,3 +625,15 @@ func apiRegister(uuid string) api.RegisterRequest {
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// redeliver delivers a command again with the same id, as a server that did not get
+// (or did not keep) the result does.
+func (f *fakeServer) redeliver(id string, kind api.CommandKind) {
+	f.mu.Lock()
+	f.commands = append(f.commands, api.Command{ID: id, Kind: kind, Created: time.Now()})
+	f.mu.Unlock()
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+}

@@ -274,6 +274,13 @@ func (a *Agent) afterJob(kind api.CommandKind, sum *Summary, err error, retry re
 // runCommand runs one command pushed by the server and posts its result. When WUA was
 // busy, the command's work is retried after BusyRetry.
 func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry retries, o ServeOptions) {
+	if done, ok := a.commandRun(cmd.ID); ok {
+		// Delivered again (our result was lost, or not acknowledged yet): not run twice,
+		// the result is posted again.
+		a.log.Info("command already run: result posted again", slog.String("id", cmd.ID), slog.String("kind", string(cmd.Kind)))
+		a.postResult(ctx, cmd.ID, done.Result)
+		return
+	}
 	a.log.Info("command received", slog.String("id", cmd.ID), slog.String("kind", string(cmd.Kind)))
 	sum, err := a.runOp(ctx, cmd.Kind)
 	if o.OnCycle != nil {
@@ -295,11 +302,51 @@ func (a *Agent) runCommand(ctx context.Context, cmd api.Command, retry retries, 
 	if ctx.Err() != nil {
 		return
 	}
+	// Recorded before posting: a crash after the post cannot run it twice.
+	if rerr := a.recordCommand(cmd, res); rerr != nil {
+		a.log.Warn("command not recorded: it may run again if delivered again", slog.String("id", cmd.ID), slog.Any("err", rerr))
+	}
+	a.postResult(ctx, cmd.ID, res)
+}
+
+// postResult posts (acknowledges) a command's result.
+func (a *Agent) postResult(ctx context.Context, id string, res api.CommandResult) {
 	rctx, cancel := context.WithTimeout(ctx, commandResultTimout)
 	defer cancel()
-	if perr := a.client.CommandResult(rctx, cmd.ID, res); perr != nil {
-		a.log.Warn("command result not posted", slog.String("id", cmd.ID), slog.Any("err", perr))
+	if perr := a.client.CommandResult(rctx, id, res); perr != nil {
+		a.log.Warn("command result not posted", slog.String("id", id), slog.Any("err", perr))
 	}
+}
+
+// commandRun finds a command already run in the state.
+func (a *Agent) commandRun(id string) (CommandRecord, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := LoadState(a.dataDir)
+	if err != nil || id == "" {
+		return CommandRecord{}, false
+	}
+	for _, c := range st.Commands {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return CommandRecord{}, false
+}
+
+// recordCommand keeps a command run and its result, the last MaxCommandRecords only.
+func (a *Agent) recordCommand(cmd api.Command, res api.CommandResult) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := LoadState(a.dataDir)
+	if err != nil {
+		return err
+	}
+	st.Commands = append(st.Commands, CommandRecord{ID: cmd.ID, Kind: cmd.Kind, At: a.clock.Now().UTC(), Result: res})
+	if n := len(st.Commands) - MaxCommandRecords; n > 0 {
+		st.Commands = append([]CommandRecord(nil), st.Commands[n:]...)
+	}
+	return saveState(a.dataDir, st)
 }
 
 // runOp runs the work of a command kind.

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,5 +262,53 @@ func TestServeRetriesBusyCommand(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	if e := nextEvent(t, events); e.kind != api.CommandScan || e.err != nil || !e.sum.Scanned {
 		t.Fatalf("retry: %s %v", e.kind, e.err)
+	}
+}
+
+// TestServeRunsRedeliveredCommandOnce: a command delivered again (at least once) is not
+// run twice; its recorded result is posted again, also after a restart of the agent.
+func TestServeRunsRedeliveredCommandOnce(t *testing.T) {
+	h := newFleet(t)
+	_, stop := serve(t, h.agent, ServeOptions{CommandWait: 20 * time.Second})
+	id := h.srv.queue(api.CommandInstall)
+	waitResult := func() api.CommandResult {
+		t.Helper()
+		select {
+		case got := <-h.srv.resultCh:
+			if got != id {
+				t.Fatalf("result for command %s, want %s", got, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no command result")
+		}
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		return h.srv.results[id]
+	}
+	first := waitResult()
+	if !first.OK || len(h.wua.installs) != 1 {
+		t.Fatalf("first delivery: %+v, %d install batches", first, len(h.wua.installs))
+	}
+	h.srv.redeliver(id, api.CommandInstall)
+	if again := waitResult(); again != first {
+		t.Errorf("result posted again = %+v, want the recorded %+v", again, first)
+	}
+	if n := len(h.wua.installs); n != 1 {
+		t.Errorf("the redelivered command ran again: %d install batches", n)
+	}
+	stop()
+
+	st, err := LoadState(h.agent.dataDir)
+	if err != nil || len(st.Commands) != 1 || st.Commands[0].ID != id || st.Commands[0].Result != first {
+		t.Fatalf("state commands: %+v, %v", st.Commands, err)
+	}
+	// Only the last MaxCommandRecords are kept.
+	for i := 0; i < MaxCommandRecords+5; i++ {
+		if err := h.agent.recordCommand(api.Command{ID: fmt.Sprintf("x%d", i), Kind: api.CommandScan}, api.CommandResult{OK: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := LoadState(h.agent.dataDir); len(st.Commands) != MaxCommandRecords || st.Commands[0].ID != "x5" {
+		t.Errorf("after %d records: %d kept, first %q", MaxCommandRecords+6, len(st.Commands), st.Commands[0].ID)
 	}
 }

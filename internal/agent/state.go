@@ -71,6 +71,22 @@ type State struct {
 	// LastDownloadRun and LastInstallRun are when the scheduled jobs last ran.
 	LastDownloadRun time.Time `json:"last_download_run,omitzero"`
 	LastInstallRun  time.Time `json:"last_install_run,omitzero"`
+
+	// Commands are the last commands run (at most MaxCommandRecords, oldest first): the
+	// server delivers a command at least once, and one already run is not run again,
+	// its result is posted again.
+	Commands []CommandRecord `json:"commands,omitempty"`
+}
+
+// MaxCommandRecords bounds State.Commands.
+const MaxCommandRecords = 100
+
+// CommandRecord is a command the agent ran and the result it posted.
+type CommandRecord struct {
+	ID     string            `json:"id"`
+	Kind   api.CommandKind   `json:"kind"`
+	At     time.Time         `json:"at"`
+	Result api.CommandResult `json:"result"`
 }
 
 // CabState describes the local copy of wsusscn2.cab.
