@@ -33,11 +33,16 @@ type Promotions interface {
 // MaxForcedUpdates bounds the updates of one ForceDownload.
 const MaxForcedUpdates = 1000
 
-func (a *App) jobs() (Jobs, error) {
-	if a.d.Jobs == nil {
-		return nil, errorf(Unavailable, "", "jobs not running: this server was started without the background jobs (--no-jobs?)")
+// adminJobs returns the admin of the context and the jobs, or why not.
+func (a *App) adminJobs(ctx context.Context) (User, Jobs, error) {
+	who, err := admin(ctx)
+	if err != nil {
+		return who, nil, err
 	}
-	return a.d.Jobs, nil
+	if a.d.Jobs == nil {
+		return who, nil, errorf(Unavailable, "", "jobs not running: this server was started without the background jobs (--no-jobs?)")
+	}
+	return who, a.d.Jobs, nil
 }
 
 // jobError keeps the kinds the caller must see (busy, not found, invalid) and wraps
@@ -52,11 +57,7 @@ func jobError(what string, err error) error {
 
 // SyncCab starts the wsusscn2.cab synchronisation now (cab.sync).
 func (a *App) SyncCab(ctx context.Context) error {
-	who, err := admin(ctx)
-	if err != nil {
-		return err
-	}
-	j, err := a.jobs()
+	who, j, err := a.adminJobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -69,11 +70,7 @@ func (a *App) SyncCab(ctx context.Context) error {
 
 // DownloadMissing starts the missing-files job now (files.download_missing).
 func (a *App) DownloadMissing(ctx context.Context) error {
-	who, err := admin(ctx)
-	if err != nil {
-		return err
-	}
-	j, err := a.jobs()
+	who, j, err := a.adminJobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -88,11 +85,7 @@ func (a *App) DownloadMissing(ctx context.Context) error {
 // needs them (update.download). Every update must be in the catalog (NotFound with
 // the field updates[i] otherwise); duplicates are ignored. It returns the keys queued.
 func (a *App) ForceDownload(ctx context.Context, keys []wu.UpdateKey) ([]wu.UpdateKey, error) {
-	who, err := admin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	j, err := a.jobs()
+	who, j, err := a.adminJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -133,11 +126,7 @@ func (a *App) ForceDownload(ctx context.Context, keys []wu.UpdateKey) ([]wu.Upda
 
 // DeleteUnused removes the update files no host needs (files.delete_unused).
 func (a *App) DeleteUnused(ctx context.Context) (n int, bytes int64, err error) {
-	who, err := admin(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	j, err := a.jobs()
+	who, j, err := a.adminJobs(ctx)
 	if err != nil {
 		return 0, 0, err
 	}

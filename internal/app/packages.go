@@ -44,6 +44,24 @@ const (
 	MaxTargetLen   = 200
 )
 
+// adminPackage returns the admin of the context, the package store and the package
+// version, or why not.
+func (a *App) adminPackage(ctx context.Context, name, version string) (User, PackageStore, store.RulesPackage, error) {
+	who, err := admin(ctx)
+	if err != nil {
+		return who, nil, store.RulesPackage{}, err
+	}
+	ps, err := a.packages()
+	if err != nil {
+		return who, nil, store.RulesPackage{}, err
+	}
+	p, err := ps.GetPackage(ctx, name, version)
+	if err != nil {
+		return who, nil, p, notFound(err, "no package %s version %s", Truncate(name, 130), Truncate(version, 70))
+	}
+	return who, ps, p, nil
+}
+
 func (a *App) packages() (PackageStore, error) {
 	if a.d.Packages == nil {
 		return nil, errorf(Unavailable, "", "this server does not manage rules packages")
@@ -237,17 +255,9 @@ type PolicyChange struct {
 // SetPackagePolicy changes the server-side policy of one version (package.policy): the
 // server may only wait longer, and ask more success, than the signer did.
 func (a *App) SetPackagePolicy(ctx context.Context, name, version string, ch PolicyChange) (store.RulesPackage, error) {
-	who, err := admin(ctx)
+	who, ps, p, err := a.adminPackage(ctx, name, version)
 	if err != nil {
-		return store.RulesPackage{}, err
-	}
-	ps, err := a.packages()
-	if err != nil {
-		return store.RulesPackage{}, err
-	}
-	p, err := ps.GetPackage(ctx, name, version)
-	if err != nil {
-		return p, notFound(err, "no package %s version %s", Truncate(name, 130), Truncate(version, 70))
+		return p, err
 	}
 	pol := p.PackagePolicy
 	if ch.Priority != nil {
@@ -348,17 +358,9 @@ type Promotion struct {
 // promotion does not wait for the ring; the rollout check (internal/jobs) calls it
 // with the ring's result once the ring succeeded.
 func (a *App) Promote(ctx context.Context, name, version string, why Promotion) (store.RulesPackage, error) {
-	who, err := admin(ctx)
+	who, ps, p, err := a.adminPackage(ctx, name, version)
 	if err != nil {
-		return store.RulesPackage{}, err
-	}
-	ps, err := a.packages()
-	if err != nil {
-		return store.RulesPackage{}, err
-	}
-	p, err := ps.GetPackage(ctx, name, version)
-	if err != nil {
-		return p, notFound(err, "no package %s version %s", Truncate(name, 130), Truncate(version, 70))
+		return p, err
 	}
 	now := a.now()
 	if e := promoteRefusal(p, now); e != nil {

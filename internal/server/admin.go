@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api/admin"
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
@@ -151,10 +152,7 @@ func (s *Server) handleListUpdates(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if page.Updates == nil {
-		page.Updates = []store.UpdateInfo{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, wireUpdatePage(page))
 }
 
 // updateFilter reads the updates list's query: severity, product, classification
@@ -234,7 +232,7 @@ type updateHost struct {
 }
 
 type updateDetail struct {
-	Update store.UpdateInfo `json:"update"`
+	Update admin.Update `json:"update"`
 	Key    string           `json:"key"`
 	// Hosts that need the update or have it installed (at most maxUpdateHostScan).
 	// HostsComplete is false when more hosts report it.
@@ -258,7 +256,7 @@ func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request) {
 		hosts[i] = updateHost{UUID: h.HostUUID, Name: h.HostName, Status: h.Status, Reason: h.Reason,
 			InstalledAt: h.InstalledAt, LastError: h.LastError, ChangedAt: h.ChangedAt}
 	}
-	writeJSON(w, http.StatusOK, updateDetail{Update: d.Info, Key: d.Info.Key().String(), Hosts: hosts, HostsComplete: d.Complete})
+	writeJSON(w, http.StatusOK, updateDetail{Update: wireUpdate(d.Info), Key: d.Info.Key().String(), Hosts: hosts, HostsComplete: d.Complete})
 }
 
 type updateKeysRequest struct {
@@ -334,15 +332,7 @@ func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if page.Hosts == nil {
-		page.Hosts = []store.Host{}
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-type hostDetail struct {
-	Host     store.Host      `json:"host"`
-	Commands []store.Command `json:"commands"`
+	writeJSON(w, http.StatusOK, admin.HostPage{Hosts: wireList(page.Hosts, wireHost), Total: page.Total, Next: page.Next})
 }
 
 func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
@@ -357,10 +347,7 @@ func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if cmds == nil {
-		cmds = []store.Command{}
-	}
-	writeJSON(w, http.StatusOK, hostDetail{Host: h, Commands: cmds})
+	writeJSON(w, http.StatusOK, admin.HostDetail{Host: wireHost(h), Commands: wireList(cmds, wireCommand)})
 }
 
 func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
@@ -440,10 +427,7 @@ func (s *Server) handleHostCommands(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if cmds == nil {
-		cmds = []store.Command{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"commands": cmds})
+	writeJSON(w, http.StatusOK, map[string]any{"commands": wireList(cmds, wireCommand)})
 }
 
 type commandRequest struct {
@@ -475,7 +459,7 @@ func (s *Server) handleQueueCommand(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, cmds[0])
+	writeJSON(w, http.StatusAccepted, wireCommand(cmds[0]))
 }
 
 // handleBulkCommands queues a command for several hosts: all or nothing (an unknown
@@ -496,7 +480,7 @@ func (s *Server) handleBulkCommands(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"commands": cmds})
+	writeJSON(w, http.StatusAccepted, map[string]any{"commands": wireList(cmds, wireCommand)})
 }
 
 // --- download tasks, cab, files, repository ----------------------------------------------
@@ -524,15 +508,12 @@ func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if tasks == nil {
-		tasks = []store.DownloadTask{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": wireList(tasks, wireTask)})
 }
 
 type cabView struct {
 	Published *repo.FileInfo  `json:"published"` // the wsusscn2.cab served now; null when none
-	Syncs     []store.CabSync `json:"syncs"`     // newest first
+	Syncs     []admin.CabSync `json:"syncs"`     // newest first
 }
 
 func (s *Server) handleCab(w http.ResponseWriter, r *http.Request) {
@@ -546,10 +527,7 @@ func (s *Server) handleCab(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if syncs == nil {
-		syncs = []store.CabSync{}
-	}
-	v := cabView{Syncs: syncs}
+	v := cabView{Syncs: wireList(syncs, wireCabSync)}
 	if s.repo != nil {
 		if fi, err := s.repo.Stat(repo.CabName); err == nil {
 			v.Published = &fi
@@ -593,10 +571,7 @@ func (s *Server) filesList(w http.ResponseWriter, r *http.Request, list func(con
 	for _, f := range files {
 		total += f.Size
 	}
-	if files == nil {
-		files = []store.UpdateFile{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"files": files, "count": len(files), "bytes": total})
+	writeJSON(w, http.StatusOK, map[string]any{"files": wireList(files, wireFile), "count": len(files), "bytes": total})
 }
 
 func (s *Server) handleNeededFiles(w http.ResponseWriter, r *http.Request) {
@@ -691,10 +666,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if us == nil {
-		us = []store.User{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+	writeJSON(w, http.StatusOK, map[string]any{"users": wireList(us, wireUser)})
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
@@ -703,7 +675,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, wireUser(u))
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -717,7 +689,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, u)
+	writeJSON(w, http.StatusCreated, wireUser(u))
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
@@ -731,7 +703,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, wireUser(u))
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
@@ -763,10 +735,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
-	}
-	resp := map[string]any{"entries": entries}
+	resp := map[string]any{"entries": wireList(entries, wireAudit)}
 	if len(entries) == f.Limit {
 		resp["next_before"] = entries[len(entries)-1].ID
 	}

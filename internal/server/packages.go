@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/api/admin"
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/store"
@@ -289,53 +290,6 @@ func (s *Server) handlePackageFile(w http.ResponseWriter, r *http.Request) {
 
 // --- admin: upload ---------------------------------------------------------------------
 
-// packageView is a package as the admin API shows it.
-type packageView struct {
-	store.RulesPackage
-	OfferedMaturity string                    `json:"offered_maturity"`
-	Rollout         *RolloutView              `json:"rollout,omitempty"`
-	Assignments     []store.PackageAssignment `json:"assignments"`
-}
-
-// RolloutView is where a package's ring rollout stands, as the admin API shows it.
-type RolloutView struct {
-	Status               string    `json:"status"`
-	PromoteAfterDays     int       `json:"promote_after_days,omitempty"`
-	PromoteMinSuccessPct int       `json:"promote_min_success_pct,omitempty"`
-	EligibleAt           time.Time `json:"eligible_at,omitzero"`
-	// SuccessPct is the share of ring hosts that succeeded at the last check (absent
-	// before any check or when no ring host applied the package).
-	SuccessPct   *float64  `json:"success_pct,omitempty"`
-	RingHosts    int       `json:"ring_hosts"`
-	SuccessHosts int       `json:"success_hosts"`
-	CheckedAt    time.Time `json:"checked_at,omitzero"`
-	Note         string    `json:"note,omitempty"`
-	PromotedAt   time.Time `json:"promoted_at,omitzero"`
-	PromotedBy   string    `json:"promoted_by,omitempty"`
-}
-
-// rolloutView translates app.Rollout (nil for a PROD package).
-func rolloutView(p store.RulesPackage, now time.Time) *RolloutView {
-	r := app.Rollout(p, now)
-	if r == nil {
-		return nil
-	}
-	return &RolloutView{Status: r.Status, PromoteAfterDays: r.PromoteAfterDays, PromoteMinSuccessPct: r.PromoteMinSuccessPct,
-		EligibleAt: r.EligibleAt, SuccessPct: r.SuccessPct, RingHosts: r.RingHosts, SuccessHosts: r.SuccessHosts,
-		CheckedAt: r.CheckedAt, Note: r.Note, PromotedAt: r.PromotedAt, PromotedBy: r.PromotedBy}
-}
-
-func (s *Server) packageView(p store.RulesPackage, assigns []store.PackageAssignment) packageView {
-	v := packageView{RulesPackage: p, OfferedMaturity: p.OfferedMaturity(), Rollout: rolloutView(p, s.now()),
-		Assignments: []store.PackageAssignment{}}
-	for _, a := range assigns {
-		if a.Package == p.Name {
-			v.Assignments = append(v.Assignments, a)
-		}
-	}
-	return v
-}
-
 // uploadContentTypes are what POST /packages accepts (or no Content-Type at all).
 var uploadContentTypes = map[string]bool{
 	"application/octet-stream": true, "application/zip": true, "application/x-zip-compressed": true,
@@ -378,7 +332,7 @@ func (s *Server) writePackage(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, s.packageView(p, assigns))
+	writeJSON(w, status, s.wirePackage(p, assigns))
 }
 
 // --- admin: list, get, policy, delete, promote --------------------------------------------
@@ -395,10 +349,10 @@ func (s *Server) handleListPackages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Packages []packageView `json:"packages"`
-	}{Packages: []packageView{}}
+		Packages []admin.Package `json:"packages"`
+	}{Packages: []admin.Package{}}
 	for _, p := range pkgs {
-		out.Packages = append(out.Packages, s.packageView(p, assigns))
+		out.Packages = append(out.Packages, s.wirePackage(p, assigns))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -430,9 +384,9 @@ func (s *Server) handleGetPackage(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 	}
 	out := struct {
-		packageView
+		admin.Package
 		RingHosts []ringHost `json:"ring_hosts"`
-	}{packageView: s.packageView(p, assigns), RingHosts: []ringHost{}}
+	}{Package: s.wirePackage(p, assigns), RingHosts: []ringHost{}}
 	for _, h := range ring {
 		out.RingHosts = append(out.RingHosts, ringHost{h.UUID, h.Name})
 	}
@@ -509,7 +463,7 @@ func (s *Server) handleAssignPackage(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, a)
+	writeJSON(w, status, wireAssignment(a))
 }
 
 func (s *Server) handleUnassignPackage(w http.ResponseWriter, r *http.Request) {
@@ -527,10 +481,7 @@ func (s *Server) handleListAssignments(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if as == nil {
-		as = []store.PackageAssignment{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"assignments": as})
+	writeJSON(w, http.StatusOK, map[string]any{"assignments": wireList(as, wireAssignment)})
 }
 
 // handleHostPackages shows what the server offers a host and what the host reported.
@@ -549,10 +500,7 @@ func (s *Server) handleHostPackages(w http.ResponseWriter, r *http.Request) {
 	if offered == nil {
 		offered = []api.Package{}
 	}
-	reported := h.Packages
-	if reported == nil {
-		reported = []store.HostPackage{}
-	}
+	reported := wireList(h.Packages, wireHostPackage)
 	writeJSON(w, http.StatusOK, map[string]any{"host": h.UUID, "maturity": h.Maturity, "groups": h.Groups,
 		"offered": offered, "reported": reported})
 }
