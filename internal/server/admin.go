@@ -233,7 +233,7 @@ type updateHost struct {
 
 type updateDetail struct {
 	Update admin.Update `json:"update"`
-	Key    string           `json:"key"`
+	Key    string       `json:"key"`
 	// Hosts that need the update or have it installed (at most maxUpdateHostScan).
 	// HostsComplete is false when more hosts report it.
 	Hosts         []updateHost `json:"hosts"`

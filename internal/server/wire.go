@@ -93,7 +93,9 @@ func wireUpdate(u store.UpdateInfo) admin.Update {
 	return out
 }
 
-func wireFacetCount(f store.FacetCount) admin.FacetCount { return admin.FacetCount{Value: f.Value, Count: f.Count} }
+func wireFacetCount(f store.FacetCount) admin.FacetCount {
+	return admin.FacetCount{Value: f.Value, Count: f.Count}
+}
 
 func wireUpdatePage(p store.UpdatePage) admin.UpdatePage {
 	out := admin.UpdatePage{Updates: make([]admin.Update, 0, len(p.Updates)), Total: p.Total, Next: p.Next}

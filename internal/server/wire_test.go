@@ -41,7 +41,7 @@ func TestWireContract(t *testing.T) {
 		Description: "d", Signer: "s", SignerFingerprint: "f", SignatureDate: at, TargetGroups: []string{"g"}, PromoteAfterDays: 1,
 		PromoteMinSuccessPct: 1, Rules: json.RawMessage(`{}`), Verified: true, VerifyError: "e", UploadedAt: at, UploadedBy: "u",
 		PackagePolicy: store.PackagePolicy{Priority: 1, Hold: true, PromoteAfterDays: &one, PromoteMinSuccessPct: &one},
-		PromotedAt: at, PromotedBy: "u", LastCheck: store.PromotionCheck{At: at, RingHosts: 1, SuccessHosts: 1, Note: "n"}}
+		PromotedAt:    at, PromotedBy: "u", LastCheck: store.PromotionCheck{At: at, RingHosts: 1, SuccessHosts: 1, Note: "n"}}
 	for _, tt := range []struct {
 		name string
 		v    any
