@@ -222,6 +222,8 @@ type cycle struct {
 	noScan   bool // no catalog: nothing could be scanned
 	// rules are the merged rules of this cycle.
 	rules rules.Rules
+	// scheduled: the service's install job, gated by the maintenance schedule.
+	scheduled bool
 }
 
 // failWith records a problem; status (when not "") is an agent-level failure status,
@@ -251,6 +253,12 @@ func severity(status string) int {
 }
 
 func (a *Agent) run(ctx context.Context, o op, force bool) (*Summary, error) {
+	return a.runCycle(ctx, o, force, false)
+}
+
+// runCycle runs a cycle; scheduled says it is the service's install job, which installs
+// only what the maintenance schedule allows now (see planInstall).
+func (a *Agent) runCycle(ctx context.Context, o op, force, scheduled bool) (*Summary, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(a.dataDir, CacheDirName), 0o700); err != nil {
@@ -263,7 +271,7 @@ func (a *Agent) run(ctx context.Context, o op, force bool) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cycle{op: o, st: st}
+	c := &cycle{op: o, st: st, scheduled: scheduled}
 	defer func() {
 		if c.restore != nil {
 			if err := c.restore(context.WithoutCancel(ctx)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/openwua/waptwua/internal/schedule"
 	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
 )
@@ -19,6 +20,9 @@ import (
 func (a *Agent) install(ctx context.Context, c *cycle) {
 	st := c.st
 	targets := installTargets(st)
+	if c.scheduled {
+		targets = a.planInstall(c, targets)
+	}
 	if len(targets) == 0 {
 		return
 	}
@@ -168,4 +172,52 @@ func (a *Agent) copyToCache(ctx context.Context, u *wua.Update, names []string) 
 		}
 	}
 	return nil
+}
+
+// planInstall keeps the targets the maintenance schedule of the merged rules lets the
+// service's install job install now (internal/schedule: windows, pauses, delay,
+// deadlines). Without windows everything installs, as before. A schedule the rules
+// make invalid installs nothing and is reported, naming the key. Commands and
+// wapt-get waptwua-install are not gated: an administrator asked for them.
+//
+// Not wired yet: the periods the host was off (grace, catch-up of missed windows), the
+// wake-up at Decision.Next (the job runs at install_scheduling), and reboots (reported
+// only, nothing restarts by itself).
+func (a *Agent) planInstall(c *cycle, targets []UpdateState) []UpdateState {
+	if len(targets) == 0 {
+		return nil
+	}
+	pol, err := schedule.Compile(c.rules, a.cfg.WUA.InstallDelay)
+	if err != nil {
+		c.failWith(StatusError, fmt.Errorf("install schedule refused, nothing installed until it is fixed: %w", err))
+		return nil
+	}
+	scanned := scanIndex(c.st.Scan)
+	pending := make([]schedule.Update, 0, len(targets))
+	for _, t := range targets {
+		u := schedule.Update{ID: t.key()}
+		if s := scanned[t.key()]; s != nil {
+			u.Classifications = s.Classifications()
+			u.Approved = s.LastDeploymentChange
+		}
+		pending = append(pending, u)
+	}
+	now := a.clock.Now()
+	d := schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending,
+		LastInstall: c.st.LastInstall, RebootRequired: c.st.RebootRequired})
+	allowed := make(map[string]bool, len(d.Install))
+	for _, u := range d.Install {
+		allowed[u.ID] = true
+	}
+	var out []UpdateState
+	for _, t := range targets {
+		if allowed[t.key()] {
+			out = append(out, t)
+		}
+	}
+	if len(out) < len(targets) {
+		a.log.Info("scheduled install: held by the maintenance schedule", slog.Int("installing", len(out)),
+			slog.Int("held", len(targets)-len(out)), slog.String("why", d.String()))
+	}
+	return out
 }

@@ -212,7 +212,7 @@ func (a *Agent) scheduledInstall(ctx context.Context, retry retries, o ServeOpti
 		a.log.Info("scheduled install: nothing pending")
 		return
 	}
-	sum, err := a.Install(ctx)
+	sum, err := a.runCycle(ctx, opInstall, false, true)
 	a.afterJob(api.CommandInstall, sum, err, retry, o, a.cfg.WUA.InstallScheduling,
 		func() { a.scheduledInstall(ctx, retry, o) })
 }

@@ -312,3 +312,45 @@ func TestServeRunsRedeliveredCommandOnce(t *testing.T) {
 		t.Errorf("after %d records: %d kept, first %q", MaxCommandRecords+6, len(st.Commands), st.Commands[0].ID)
 	}
 }
+
+// TestScheduledInstallFollowsMaintenanceWindows: the service's install job installs
+// only inside a maintenance window of the rules; commands and waptwua-install are not
+// gated.
+func TestScheduledInstallFollowsMaintenanceWindows(t *testing.T) {
+	h := newHarness(t, "enabled = True\nallowed_kbs = KB5000004", fleetUpdates(time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC))...)
+	h.srv.publish("5000004")
+	// Thursday 2024-02-01 09:00 UTC: outside a Saturday night window.
+	h.srv.setRules(`{"maintenance_windows": ["Sat 22:00-23:30"]}`)
+	if _, err := h.agent.Download(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := h.agent.runCycle(ctx, opInstall, false, true)
+	if err != nil {
+		t.Fatalf("scheduled install outside the window: %v", err)
+	}
+	if len(h.wua.installs) != 0 || byKB(sum.Updates)["KB5000004"].Status == wu.StatusOK {
+		t.Fatalf("installed outside the maintenance window: %v", h.wua.installs)
+	}
+	// Inside a window: installed.
+	h.srv.setRules(`{"maintenance_windows": ["Thu 08:00-10:00"]}`)
+	sum, err = h.agent.runCycle(ctx, opInstall, false, true)
+	if err != nil {
+		t.Fatalf("scheduled install inside the window: %v", err)
+	}
+	if len(h.wua.installs) != 1 || byKB(sum.Updates)["KB5000004"].Status != wu.StatusOK {
+		t.Fatalf("not installed inside the window: %v, %s", h.wua.installs, sum.Line())
+	}
+}
+
+// TestInstallCommandIgnoresWindows: an administrator's install is not held.
+func TestInstallCommandIgnoresWindows(t *testing.T) {
+	h := newHarness(t, "enabled = True\nallowed_kbs = KB5000004", fleetUpdates(time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC))...)
+	h.srv.publish("5000004")
+	h.srv.setRules(`{"maintenance_windows": ["Sat 22:00-23:30"]}`)
+	if _, err := h.agent.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.wua.installs) != 1 {
+		t.Fatalf("waptwua-install held by the windows: %v", h.wua.installs)
+	}
+}
