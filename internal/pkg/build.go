@@ -124,7 +124,7 @@ func Open(zipBytes []byte, lim Limits) (*Package, error) {
 			return nil, fmt.Errorf("%s: %w: attribute %s is not one this tool writes; signing would vouch for it unread (remove it)", ControlName, ErrMalformed, f.key)
 		}
 	}
-	c, err := controlFromFields(fs)
+	c, err := controlFromFields(fs, SectionRules)
 	if err != nil {
 		return nil, err
 	}

@@ -9,38 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openwua/waptwua/internal/pkg/pkgtest"
 )
 
-// extract writes the entries of a zip under dir, as unzip would.
-func extract(t *testing.T, z []byte, dir string) {
-	t.Helper()
-	for _, e := range readEntries(t, z) {
-		p := filepath.Join(dir, filepath.FromSlash(e.name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, e.data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func extract(t *testing.T, z []byte, dir string) { pkgtest.Extract(t, z, dir) }
 
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed: this compatibility check needs it", name)
-	}
-}
+func requireTool(t *testing.T, name string) { pkgtest.RequireTool(t, name) }
 
 func run(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return pkgtest.Run(t, dir, name, args...)
 }
 
 // compatSpec has a description that exercises the JSON escaping of the control's

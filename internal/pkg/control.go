@@ -215,7 +215,7 @@ func checkValueChars(v string) error {
 
 // controlFromFields interprets the attributes this package knows; others are kept
 // out of Control (Verify has already checked that they are signed).
-func controlFromFields(fs []field) (Control, error) {
+func controlFromFields(fs []field, section string) (Control, error) {
 	get := map[string]string{}
 	for _, f := range fs {
 		get[f.key] = f.value
@@ -242,7 +242,10 @@ func controlFromFields(fs []field) (Control, error) {
 	if err := checkVersion(c.Version); err != nil {
 		return Control{}, bad(AttrVersion, c.Version, err.Error())
 	}
-	if c.Section != SectionRules {
+	if c.Section != section {
+		if section == SectionUpdate {
+			return Control{}, bad(AttrSection, c.Section, "not an update package (want section "+SectionUpdate+"; build one with waptserver packages build-msu and the like)")
+		}
 		return Control{}, bad(AttrSection, c.Section, "not a rules package (want section wsus; other WAPT packages are not handled here)")
 	}
 	m, err := normMaturity(c.Maturity)

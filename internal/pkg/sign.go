@@ -27,6 +27,19 @@ func Sign(p *Package, key crypto.Signer, chain []*x509.Certificate, now time.Tim
 	if p == nil || p.RulesJSON == nil {
 		return nil, errors.New("sign: the package has no rules file (make it with pkg.Build or read it with pkg.Open)")
 	}
+	return signPackage(p.Control, []namedFile{{RulesName, p.RulesJSON}}, nil, key, chain, now)
+}
+
+// namedFile is one file of a package zip.
+type namedFile struct {
+	name string
+	data []byte
+}
+
+// signPackage signs the control c, then writes the zip of the control, content, the
+// certificate chain, the manifest (which also lists external, the [path, sha256hex] of
+// files kept outside the zip) and its signature.
+func signPackage(c Control, content []namedFile, external [][2]string, key crypto.Signer, chain []*x509.Certificate, now time.Time) ([]byte, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("sign: no signer certificate (give the certificate of the signing key)")
 	}
@@ -43,7 +56,6 @@ func Sign(p *Package, key crypto.Signer, chain []*x509.Certificate, now time.Tim
 		return nil, errors.New("sign: the signer certificate has no common name (CN), which the control's signer attribute records; use a certificate with a CN")
 	}
 
-	c := p.Control
 	c.Signer = signer.Subject.CommonName
 	c.SignerFingerprint = Fingerprint(signer)
 	c.SignatureDate = now
@@ -60,11 +72,11 @@ func Sign(p *Package, key crypto.Signer, chain []*x509.Certificate, now time.Tim
 			return nil, fmt.Errorf("sign: control attribute %s: %v", f.key, err)
 		}
 	}
-	content, err := signedContent(fs, c.SignedAttributes)
+	signed, err := signedContent(fs, c.SignedAttributes)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	sig, err := signSHA256(key, content)
+	sig, err := signSHA256(key, signed)
 	if err != nil {
 		return nil, err
 	}
@@ -80,19 +92,13 @@ func Sign(p *Package, key crypto.Signer, chain []*x509.Certificate, now time.Tim
 		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
 	}
 
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{ControlName, control},
-		{RulesName, p.RulesJSON},
-		{CertificateName, certPEM},
-	}
-	pairs := make([][2]string, 0, len(files))
+	files := append(append([]namedFile{{ControlName, control}}, content...), namedFile{CertificateName, certPEM})
+	pairs := make([][2]string, 0, len(files)+len(external))
 	for _, f := range files {
 		sum := sha256.Sum256(f.data)
 		pairs = append(pairs, [2]string{f.name, hex.EncodeToString(sum[:])})
 	}
+	pairs = append(pairs, external...)
 	manifest := pyPairs(pairs)
 	msig, err := signSHA256(key, manifest)
 	if err != nil {

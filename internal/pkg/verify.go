@@ -56,6 +56,42 @@ const maxChainCerts = 8
 // certificate; the section is wsus; the rules parse. Each failure wraps its own sentinel
 // error.
 func Verify(zipBytes []byte, opts VerifyOptions) (*Verified, error) {
+	env, err := openSigned(zipBytes, opts, SectionRules, []string{ControlName, RulesName})
+	if err != nil {
+		return nil, err
+	}
+	a := env.a
+	r, err := rules.Parse(a.files[RulesName])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", RulesName, ErrMalformed, err)
+	}
+	return &Verified{
+		Control:   env.control,
+		Rules:     r,
+		RulesJSON: a.files[RulesName],
+		Signer:    env.signer,
+		Chain:     env.chain,
+		Files:     env.files,
+	}, nil
+}
+
+// envelope is what openSigned checked: the zip, the signer, the control and the files
+// the manifest covers.
+type envelope struct {
+	a       *archive
+	control Control
+	signer  *x509.Certificate
+	chain   []*x509.Certificate
+	files   []string        // covered files of the zip, in manifest order
+	payload []manifestEntry // update packages: the manifest's payload/ entries, kept outside the zip
+}
+
+// openSigned does the checks every signed package passes: the zip is sane, the
+// certificate chains to opts.Roots, the manifest is signed by it and covers exactly the
+// zip's files (for section SectionUpdate, entries under payload/ are files kept outside
+// the zip and returned apart), the required files are there, and the control is signed
+// and of the given section.
+func openSigned(zipBytes []byte, opts VerifyOptions, section string, required []string) (*envelope, error) {
 	if opts.Roots == nil {
 		return nil, fmt.Errorf("%w: no trusted certificates given (give the CA or signer certificate, e.g. --roots CA.pem; the system roots are never used)", ErrUntrusted)
 	}
@@ -105,37 +141,53 @@ func Verify(zipBytes []byte, opts VerifyOptions) (*Verified, error) {
 			SignatureName, ErrBadSignature, ManifestName, CertificateName, signer.Subject.CommonName)
 	}
 
+	if _, ok := a.files[ActionsName]; ok && section == SectionRules {
+		return nil, fmt.Errorf("%s: %w: this is an update package, not a rules package (it is installed by the agent, not merged into its rules)", ActionsName, ErrMalformed)
+	}
+
 	// Does the manifest cover exactly the files of the zip, with their hashes?
-	entries, err := parseManifest(manifest)
+	maxEntries := DefaultMaxEntries * 4
+	if section == SectionUpdate {
+		maxEntries += MaxPayloadFiles
+	}
+	entries, err := parseManifest(manifest, maxEntries)
 	if err != nil {
 		return nil, err
+	}
+	var payload []manifestEntry
+	if section == SectionUpdate {
+		inZip := entries[:0:0]
+		for _, e := range entries {
+			if strings.HasPrefix(e.name, PayloadPrefix) {
+				if e.digest == "" {
+					return nil, fmt.Errorf("%s: %w: payload entry %s has no SHA-256 (build the package again)", ManifestName, ErrMalformed, e.name)
+				}
+				payload = append(payload, e)
+				continue
+			}
+			inZip = append(inZip, e)
+		}
+		entries = inZip
 	}
 	files, err := checkCoverage(a, entries)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{ControlName, RulesName} {
+	for _, name := range required {
 		if _, ok := a.files[name]; !ok {
-			return nil, fmt.Errorf("%s: %w: missing, so this is not a rules package (build one with waptserver rules build)", name, ErrMalformed)
+			what := "a rules package (build one with waptserver rules build)"
+			if section == SectionUpdate {
+				what = "an update package (build one with waptserver packages build-msu and the like)"
+			}
+			return nil, fmt.Errorf("%s: %w: missing, so this is not %s", name, ErrMalformed, what)
 		}
 	}
 
-	control, err := verifyControl(a.files[ControlName], signer, pub)
+	control, err := verifyControl(a.files[ControlName], signer, pub, section)
 	if err != nil {
 		return nil, err
 	}
-	r, err := rules.Parse(a.files[RulesName])
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", RulesName, ErrMalformed, err)
-	}
-	return &Verified{
-		Control:   control,
-		Rules:     r,
-		RulesJSON: a.files[RulesName],
-		Signer:    signer,
-		Chain:     chain,
-		Files:     files,
-	}, nil
+	return &envelope{a: a, control: control, signer: signer, chain: chain, files: files, payload: payload}, nil
 }
 
 // verifyChain checks that certs[0] chains to roots through certs[1:] at now, for any
@@ -177,7 +229,7 @@ func verifySHA256(pub *rsa.PublicKey, data, sig []byte) bool {
 // manifestEntry is one [path, sha256hex] pair; digest is empty for a directory.
 type manifestEntry struct{ name, digest string }
 
-func parseManifest(data []byte) ([]manifestEntry, error) {
+func parseManifest(data []byte, maxEntries int) ([]manifestEntry, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s: %w: %s (sign the package again)", ManifestName, ErrMalformed, fmt.Sprintf(format, a...))
 	}
@@ -189,7 +241,7 @@ func parseManifest(data []byte) ([]manifestEntry, error) {
 	if dec.More() {
 		return nil, bad("data after the JSON list")
 	}
-	if len(raw) > DefaultMaxEntries*4 {
+	if len(raw) > maxEntries {
 		return nil, bad("%d entries", len(raw))
 	}
 	seen := map[string]bool{}
@@ -282,7 +334,7 @@ func parentOfAny(dir string, files []string) bool {
 }
 
 // verifyControl parses the control and checks its own signature with the signer's key.
-func verifyControl(data []byte, signer *x509.Certificate, pub *rsa.PublicKey) (Control, error) {
+func verifyControl(data []byte, signer *x509.Certificate, pub *rsa.PublicKey, section string) (Control, error) {
 	fs, err := parseControl(data)
 	if err != nil {
 		return Control{}, err
@@ -334,7 +386,7 @@ func verifyControl(data []byte, signer *x509.Certificate, pub *rsa.PublicKey) (C
 	if !verifySHA256(pub, content, sig) {
 		return Control{}, fmt.Errorf("%s: %w: the control's signature does not verify with the key of %s %q (the control was changed after signing; sign the package again)", ControlName, ErrBadSignature, CertificateName, signer.Subject.CommonName)
 	}
-	c, err := controlFromFields(fs)
+	c, err := controlFromFields(fs, section)
 	if err != nil {
 		return Control{}, err
 	}

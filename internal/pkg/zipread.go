@@ -66,6 +66,8 @@ func smallFileLimit(name string) int64 {
 	case SignatureName:
 		return 8 << 10
 	case ManifestName:
+		return 2 << 20 // an update package lists up to MaxPayloadFiles payload files
+	case ActionsName:
 		return 1 << 20
 	}
 	return 0
