@@ -231,6 +231,10 @@ func Build(ctx context.Context, o Options, out string) error {
 	return nil
 }
 
+// privateSDDL is the token file's DACL: full control for SYSTEM and Administrators,
+// nothing inherited (as agent.RestrictPath does for the credential).
+const privateSDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+
 // purgeDataType is the custom action that removes the data folder at uninstall when
 // REMOVEDATA=1: an executable run in a folder (34), ignoring its exit code (64),
 // deferred (1024), as SYSTEM (2048).
@@ -262,9 +266,14 @@ func extraTables(work, msiPath string, vals []IniValue) ([]string, error) {
 		fmt.Sprintf("PurgeData\t%d\tTARGETDIR\t\"[System64Folder]cmd.exe\" /c rmdir /s /q \"[CommonAppDataFolder]%s\"\t\n", purgeDataType, DataDir)
 	rm := "FileKey\tComponent_\tFileName\tDirProperty\tInstallMode\ns72\ts72\tL255\ts72\ti2\nRemoveFile\tFileKey\n" +
 		"RemoveIni\tAgent\t" + IniName + "\tINSTALLDIR\t2\n"
-	out := map[string]string{"IniFile.idt": ini.String(), "InstallExecuteSequence.idt": seqText, "RemoveFile.idt": rm, "CustomAction.idt": ca}
+	// The token file: SYSTEM and Administrators only, from the moment it is written
+	// (Windows Installer 5 applies MsiLockPermissionsEx in InstallFiles).
+	lock := "MsiLockPermissionsEx\tLockObject\tTable\tSDDL\tCondition\ns72\ts72\ts32\ts255\tS255\nMsiLockPermissionsEx\tMsiLockPermissionsEx\n" +
+		"LockToken\tTokenFile\tFile\t" + privateSDDL + "\t\n"
+	out := map[string]string{"IniFile.idt": ini.String(), "InstallExecuteSequence.idt": seqText, "RemoveFile.idt": rm,
+		"CustomAction.idt": ca, "MsiLockPermissionsEx.idt": lock}
 	var names []string
-	for _, name := range []string{"IniFile.idt", "InstallExecuteSequence.idt", "RemoveFile.idt", "CustomAction.idt"} {
+	for _, name := range []string{"IniFile.idt", "InstallExecuteSequence.idt", "RemoveFile.idt", "CustomAction.idt", "MsiLockPermissionsEx.idt"} {
 		if err := os.WriteFile(filepath.Join(work, name), []byte(out[name]), 0o600); err != nil {
 			return nil, fmt.Errorf("agent installer: %w", err)
 		}

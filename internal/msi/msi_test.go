@@ -53,7 +53,7 @@ func TestBuildShowsFilesIniAndService(t *testing.T) {
 				t.Fatalf("Build: %v", err)
 			}
 			tables := msiinfo(t, "tables", out)
-			for _, tb := range []string{"File", "IniFile", "ServiceInstall", "ServiceControl", "CustomAction", "RemoveFile"} {
+			for _, tb := range []string{"File", "IniFile", "ServiceInstall", "ServiceControl", "CustomAction", "RemoveFile", "MsiLockPermissionsEx"} {
 				if !strings.Contains(tables, tb+"\n") {
 					t.Errorf("table %s missing from %q", tb, tables)
 				}
@@ -91,6 +91,9 @@ func TestBuildShowsFilesIniAndService(t *testing.T) {
 			}
 			if ca := msiinfo(t, "export", out, "CustomAction"); !strings.Contains(ca, `PurgeData	3170	TARGETDIR	"[System64Folder]cmd.exe" /c rmdir /s /q "[CommonAppDataFolder]waptwua"`) {
 				t.Errorf("CustomAction:\n%s", ca)
+			}
+			if lock := msiinfo(t, "export", out, "MsiLockPermissionsEx"); !strings.Contains(lock, "LockToken\tTokenFile\tFile\tD:P(A;;FA;;;SY)(A;;FA;;;BA)") {
+				t.Errorf("MsiLockPermissionsEx:\n%s", lock)
 			}
 			want := map[string]string{"amd64": "Template: x64;1033", "arm64": "Template: Arm64;1033"}[arch]
 			if sum := msiinfo(t, "suminfo", out); !strings.Contains(sum, want) {
