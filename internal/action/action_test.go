@@ -120,4 +120,3 @@ func TestFeatureUpgradeFreeSpace(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
-
