@@ -265,7 +265,7 @@ func (d *demoFleet) addStaleHosts(ctx context.Context) error {
 	}{{"kiosk-hall", 9 * 24 * time.Hour}, {"laptop-travel", 16 * 24 * time.Hour}} {
 		uuid := demoUUID(s.name)
 		if _, err := d.Store.RegisterHost(ctx, store.HostRegistration{UUID: uuid, Name: s.name, OS: "Windows 10 Pro 22H2 (simulated)",
-			AgentVersion: "demo", Groups: []string{"workstations"}, CredentialID: "stale-" + uuid, CredentialHash: []byte(randomSecret(16)),
+			AgentVersion: "demo", Groups: []string{"workstations"}, CredentialID: "stale-" + uuid, Rotate: "stale-" + uuid, CredentialHash: []byte(randomSecret(16)),
 			At: now.Add(-s.age - 30*24*time.Hour)}); err != nil {
 			return fmt.Errorf("demo stale host %s: %w", s.name, err)
 		}

@@ -358,7 +358,7 @@ func (e *env) report(uuid string, statuses map[wu.UpdateKey]wu.Status) error {
 		return fmt.Errorf("store %T cannot register hosts", e.st)
 	}
 	now := e.clk.Now()
-	if _, err := hs.RegisterHost(e.ctx(), store.HostRegistration{UUID: uuid, Name: uuid, CredentialID: "cred-" + uuid, CredentialHash: []byte("hash-" + uuid), At: now}); err != nil {
+	if _, err := hs.RegisterHost(e.ctx(), store.HostRegistration{UUID: uuid, Name: uuid, CredentialID: "cred-" + uuid, CredentialHash: []byte("hash-" + uuid), At: now, Rotate: "cred-" + uuid}); err != nil {
 		return fmt.Errorf("RegisterHost(%s): %w", uuid, err)
 	}
 	rep := store.Report{At: now, ScanAt: now, WUAStatus: "PENDING_UPDATES", Full: true}

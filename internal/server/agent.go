@@ -383,9 +383,9 @@ func (s *Server) takeCommands(ctx context.Context, host string) ([]store.Command
 	if err != nil {
 		return nil, err
 	}
-	pending := false
+	pending, now := false, s.now()
 	for _, c := range recent {
-		if c.Status == store.CommandPending {
+		if c.Due(now, store.DefaultRedeliverAfter) {
 			pending = true
 			break
 		}
@@ -393,7 +393,7 @@ func (s *Server) takeCommands(ctx context.Context, host string) ([]store.Command
 	if !pending {
 		return nil, nil
 	}
-	return s.store.FetchCommands(ctx, host, s.now())
+	return s.store.FetchCommands(ctx, host, now, store.DefaultRedeliverAfter)
 }
 
 // handleCommandResult records how a command ended.

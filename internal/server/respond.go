@@ -74,6 +74,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeErrorBody(w, http.StatusBadRequest, fe.Field, fe.Reason)
 	case errors.Is(err, store.ErrNotFound):
 		writeErrorBody(w, http.StatusNotFound, "", err.Error())
+	case errors.Is(err, store.ErrHostExists):
+		writeErrorBody(w, http.StatusConflict, "uuid", "this host UUID is registered already: an administrator must reset the host before it registers again")
 	case errors.Is(err, store.ErrConflict):
 		writeErrorBody(w, http.StatusConflict, "", err.Error())
 	case errors.Is(err, store.ErrInvalid):

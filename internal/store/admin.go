@@ -67,7 +67,8 @@ const (
 // CommandStatus is the state of a command.
 type CommandStatus string
 
-// Command states: pending until the host fetches it, sent until it reports the result.
+// Command states: pending until the host fetches it, sent until it reports the result
+// (a sent command not acknowledged, AckedAt zero, is delivered again).
 const (
 	CommandPending CommandStatus = "pending"
 	CommandSent    CommandStatus = "sent"
@@ -81,11 +82,19 @@ type CommandStore interface {
 	// arguments exists it is returned instead (clicking twice queues once).
 	// ErrNotFound for an unknown host.
 	QueueCommand(ctx context.Context, c Command) (Command, error)
-	// FetchCommands returns the host's pending commands, oldest first, and marks them
-	// sent at at.
-	FetchCommands(ctx context.Context, hostUUID string, at time.Time) ([]Command, error)
-	// CompleteCommand records the result of a sent command of that host: done when
-	// errText is empty, failed otherwise. ErrNotFound when the host has no such command.
+	// FetchCommands returns the host's commands to deliver, oldest first: the pending
+	// ones, and the sent ones neither acknowledged nor finished that were last sent at or
+	// before at-redeliverAfter (DefaultRedeliverAfter when <= 0). It marks them sent at
+	// at and counts one more delivery.
+	FetchCommands(ctx context.Context, hostUUID string, at time.Time, redeliverAfter time.Duration) ([]Command, error)
+	// AckCommand records that the host received the command: it is not delivered again.
+	// Idempotent (the first acknowledgement time stays). ErrNotFound when the host has no
+	// such command.
+	AckCommand(ctx context.Context, hostUUID string, id int64, at time.Time) error
+	// CompleteCommand records the result of a command of that host (which acknowledges
+	// it): done when errText is empty, failed otherwise. Idempotent: a finished command
+	// keeps its first result and nil is returned. ErrNotFound when the host has no such
+	// command.
 	CompleteCommand(ctx context.Context, hostUUID string, id int64, at time.Time, result, errText string) error
 	// ListCommands returns a host's most recent commands, newest first.
 	ListCommands(ctx context.Context, hostUUID string, limit int) ([]Command, error)
@@ -104,6 +113,19 @@ type Command struct {
 	FinishedAt time.Time     `json:"finished_at,omitzero"`
 	Result     string        `json:"result,omitempty"`
 	Error      string        `json:"error,omitempty"`
+	AckedAt    time.Time     `json:"acked_at,omitzero"` // when the host acknowledged it
+	Deliveries int           `json:"deliveries"`        // times fetched
+}
+
+// Due says FetchCommands(at, redeliverAfter) would deliver the command: it is pending,
+// or sent but neither acknowledged nor finished and last sent redeliverAfter or longer
+// before at (DefaultRedeliverAfter when <= 0).
+func (c Command) Due(at time.Time, redeliverAfter time.Duration) bool {
+	if redeliverAfter <= 0 {
+		redeliverAfter = DefaultRedeliverAfter
+	}
+	return c.Status == CommandPending ||
+		(c.Status == CommandSent && c.AckedAt.IsZero() && !c.SentAt.After(at.Add(-redeliverAfter)))
 }
 
 // Role is what a console user may do.
@@ -122,11 +144,11 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u User) error
 	// GetUser returns the user or ErrNotFound.
 	GetUser(ctx context.Context, username string) (User, error)
-	// SetPassword replaces the user's hash.
+	// SetPassword replaces the user's hash and ends all of the user's sessions.
 	SetPassword(ctx context.Context, username, passwordHash string, at time.Time) error
-	// SetRole changes the user's role.
+	// SetRole changes the user's role and ends all of the user's sessions.
 	SetRole(ctx context.Context, username string, role Role, at time.Time) error
-	// DeleteUser removes the user.
+	// DeleteUser removes the user and its sessions.
 	DeleteUser(ctx context.Context, username string) error
 	// ListUsers returns every user ordered by name.
 	ListUsers(ctx context.Context) ([]User, error)

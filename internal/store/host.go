@@ -10,18 +10,24 @@ import (
 
 // HostStore registers hosts and finds them for authentication and the console.
 type HostStore interface {
-	// RegisterHost creates the host or, when the UUID exists, replaces its facts and
-	// credential (a reinstalled machine registers again). ErrConflict when the
+	// RegisterHost creates the host (pending approval when r.Pending). When the UUID
+	// exists with a credential it is ErrHostExists, unless r.Rotate is the stored
+	// credential id (the caller verified the current credential): then its facts and
+	// credential are replaced. A UUID without a credential (after ResetHost) gets the new
+	// credential and facts and keeps its approval state. With r.EnrollmentToken the token
+	// is checked and one use counted in the same transaction (ErrNotFound, ErrExpired,
+	// ErrRevoked, ErrUsedUp); a refused registration counts no use. ErrConflict when the
 	// credential id belongs to another host.
 	RegisterHost(ctx context.Context, r HostRegistration) (Host, error)
 	// GetHost returns the host with this UUID, or ErrNotFound.
 	GetHost(ctx context.Context, uuid string) (Host, error)
 	// HostByCredential returns the host owning the credential id (with its hash, for the
-	// server to verify), or ErrNotFound.
+	// server to verify), pending hosts included (Host.Pending), or ErrNotFound.
 	HostByCredential(ctx context.Context, credentialID string) (Host, error)
 	// TouchHost records that the host was seen (a poll without a report).
 	TouchHost(ctx context.Context, uuid string, at time.Time) error
-	// ListHosts returns one page of hosts with their update summary, ordered by name.
+	// ListHosts returns one page of accepted hosts with their update summary, ordered by
+	// name (pending hosts: HostApproval.ListPendingHosts).
 	ListHosts(ctx context.Context, f HostFilter) (HostPage, error)
 	// DeleteHost removes the host, its statuses and its commands.
 	DeleteHost(ctx context.Context, uuid string) error
@@ -40,6 +46,15 @@ type HostRegistration struct {
 	CredentialID   string
 	CredentialHash []byte
 	At             time.Time
+	// Rotate is the credential id the caller proved the host holds now (it verified the
+	// presented credential against the stored hash): the credential is replaced only if
+	// it is still the stored one.
+	Rotate string
+	// Pending stores a new host pending approval; ignored when the host exists.
+	Pending bool
+	// EnrollmentToken, when not empty, is checked and one use counted with the
+	// registration, in one transaction.
+	EnrollmentToken string
 }
 
 // Host is a registered host and the summary of its last report.
@@ -59,6 +74,13 @@ type Host struct {
 	RebootPending  bool         `json:"reboot_pending"`
 	LastError      string       `json:"last_error,omitempty"`
 	Counts         StatusCounts `json:"counts"`
+	// Pending says the host waits for an administrator's approval.
+	Pending    bool      `json:"pending,omitempty"`
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
+	AcceptedBy string    `json:"accepted_by,omitempty"`
+	// ResetAt and ResetBy record the last credential reset by an administrator.
+	ResetAt time.Time `json:"reset_at,omitzero"`
+	ResetBy string    `json:"reset_by,omitempty"`
 	// Packages are the rules packages of the host's last report (GetHost only).
 	Packages []HostPackage `json:"packages,omitempty"`
 }

@@ -39,6 +39,9 @@ type Store interface {
 	UserStore
 	AuditStore
 	PackageStore
+	HostApproval
+	EnrollmentTokenStore
+	SessionStore
 	Locker
 	Pinger
 	io.Closer

@@ -44,10 +44,11 @@ func testRegistration(t *testing.T, open Opener) {
 		Want(t, r, http.StatusUnauthorized, fmt.Sprintf("rules with credential %q", bad))
 	}
 
-	// Registering again replaces the credential: the old one stops working.
-	cred2 := e.Register(hostA)
-	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusUnauthorized, "old credential")
-	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred2), nil), http.StatusOK, "new credential")
+	// Registering a registered UUID again (a takeover with the enrollment secret) is
+	// refused: the host keeps its credential.
+	r = e.Do("POST", api.PathRegister, Bearer(EnrollmentSecret), req)
+	Want(t, r, http.StatusConflict, "register a registered UUID again")
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusOK, "credential after a refused takeover")
 
 	// Registration bodies are checked field by field.
 	for _, tc := range []struct {

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -63,6 +65,9 @@ func Open(path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: database path %q: want a file path without '?' or '#'", path)
 	}
+	if err := privateFile(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
@@ -96,6 +101,34 @@ func Open(path string) (*Store, error) {
 	s := &Store{path: path, w: w, r: r, locks: map[string]bool{}}
 	s.Common = sqlq.Common{DB: db{s}, D: dialect(), Name: "sqlite"}
 	return s, nil
+}
+
+// privateFile creates the database file readable by its owner only (SQLite gives its
+// -wal and -shm files the mode of the database file), or tightens an existing database
+// and its -wal and -shm files that others could read to 0600.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make %s private (mode %o): %w", p, st.Mode().Perm(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.

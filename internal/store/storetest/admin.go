@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/openwua/waptwua/internal/store"
 )
@@ -79,7 +80,7 @@ func testCommands(t *testing.T, s store.Store) {
 	_, err = s.QueueCommand(ctx, store.Command{HostUUID: HostUUID(1), Kind: "reboot"})
 	wantErr(t, "QueueCommand unknown kind", err, store.ErrInvalid)
 
-	got, err := s.FetchCommands(ctx, HostUUID(1), at(4))
+	got, err := s.FetchCommands(ctx, HostUUID(1), at(4), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +88,33 @@ func testCommands(t *testing.T, s store.Store) {
 		t.Fatalf("FetchCommands = %+v", got)
 	}
 	sameTime(t, "SentAt", got[0].SentAt, at(4))
-	got, err = s.FetchCommands(ctx, HostUUID(1), at(5))
+	if got[0].Deliveries != 1 || !got[0].AckedAt.IsZero() {
+		t.Errorf("first delivery: %+v", got[0])
+	}
+	got, err = s.FetchCommands(ctx, HostUUID(1), at(5), time.Hour)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("second FetchCommands = %v %v, want none", got, err)
+	}
+	// At least once: the scan is acknowledged, the install is not and comes again once
+	// the delay has passed (not before).
+	if err := s.AckCommand(ctx, HostUUID(1), scan.ID, at(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckCommand(ctx, HostUUID(1), scan.ID, at(6)); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	wantErr(t, "AckCommand of another host's command", s.AckCommand(ctx, HostUUID(2), scan.ID, at(6)), store.ErrNotFound)
+	got, err = s.FetchCommands(ctx, HostUUID(1), at(63), time.Hour)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("FetchCommands before the redelivery delay = %v %v, want none", got, err)
+	}
+	got, err = s.FetchCommands(ctx, HostUUID(1), at(64), time.Hour)
+	if err != nil || len(got) != 1 || got[0].ID != inst.ID || got[0].Deliveries != 2 {
+		t.Fatalf("redelivery = %+v %v, want the install command, delivered twice", got, err)
+	}
+	sameTime(t, "SentAt of the redelivery", got[0].SentAt, at(64))
+	if !got[0].Due(at(64+60), time.Hour) || got[0].Due(at(64+59), time.Hour) {
+		t.Errorf("Due of a sent command: wrong around the redelivery delay")
 	}
 	again, err := s.QueueCommand(ctx, store.Command{HostUUID: HostUUID(1), Kind: store.CommandScan, CreatedAt: at(6)})
 	if err != nil || again.ID == scan.ID {
@@ -101,6 +126,14 @@ func testCommands(t *testing.T, s store.Store) {
 	if err := s.CompleteCommand(ctx, HostUUID(1), inst.ID, at(8), "", "0x80070005 access denied"); err != nil {
 		t.Fatal(err)
 	}
+	// A repeated result (the agent's answer was lost) changes nothing.
+	if err := s.CompleteCommand(ctx, HostUUID(1), scan.ID, at(9), "other", ""); err != nil {
+		t.Fatalf("CompleteCommand again: %v", err)
+	}
+	got, err = s.FetchCommands(ctx, HostUUID(1), at(300), time.Hour)
+	if err != nil || len(got) != 1 || got[0].ID != again.ID {
+		t.Fatalf("FetchCommands after the results = %+v %v, want only the new scan", got, err)
+	}
 	wantErr(t, "CompleteCommand of another host's command", s.CompleteCommand(ctx, HostUUID(2), scan.ID, at(9), "", ""), store.ErrNotFound)
 	list, err := s.ListCommands(ctx, HostUUID(1), 10)
 	if err != nil {
@@ -110,10 +143,12 @@ func testCommands(t *testing.T, s store.Store) {
 		t.Fatalf("ListCommands = %+v", list)
 	}
 	if list[2].Status != store.CommandDone || list[2].Result != "42 updates" || list[1].Status != store.CommandFailed ||
-		list[1].Error != "0x80070005 access denied" || list[0].Status != store.CommandPending {
+		list[1].Error != "0x80070005 access denied" || list[0].Status != store.CommandSent {
 		t.Errorf("command states: %+v", list)
 	}
 	sameTime(t, "FinishedAt", list[2].FinishedAt, at(7))
+	sameTime(t, "AckedAt (explicit ack)", list[2].AckedAt, at(5))
+	sameTime(t, "AckedAt (by the result)", list[1].AckedAt, at(8))
 	if err := s.DeleteHost(ctx, HostUUID(1)); err != nil {
 		t.Fatal(err)
 	}

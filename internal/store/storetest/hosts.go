@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -48,20 +49,60 @@ func testHosts(t *testing.T, s store.Store) {
 	_, err = s.RegisterHost(ctx, store.HostRegistration{UUID: HostUUID(2), Name: "no credential"})
 	wantErr(t, "RegisterHost without credential", err, store.ErrInvalid)
 
-	// Re-registration replaces facts and credential, keeps statuses.
+	// Registering a UUID that has a credential is refused: the host keeps its own.
 	us, cats := Catalog(3)
 	importAll(t, s, us, cats, t0)
 	report(t, s, 1, store.Report{At: at(1), Updates: []store.ReportedUpdate{{Key: us[0].Key(), Status: wu.StatusOK}}})
-	h, err = s.RegisterHost(ctx, store.HostRegistration{UUID: HostUUID(1), Name: "renamed", Maturity: "PREPROD",
-		CredentialID: "cred-1b", CredentialHash: []byte{7}, At: at(2)})
+	takeover := store.HostRegistration{UUID: HostUUID(1), Name: "renamed", Maturity: "PREPROD",
+		CredentialID: "cred-1b", CredentialHash: []byte{7}, At: at(2)}
+	_, err = s.RegisterHost(ctx, takeover)
+	wantErr(t, "RegisterHost of a registered UUID", err, store.ErrHostExists)
+	if errors.Is(err, store.ErrConflict) {
+		t.Errorf("ErrHostExists is also ErrConflict: %v", err)
+	}
+	takeover.Rotate = "cred-other"
+	_, err = s.RegisterHost(ctx, takeover)
+	wantErr(t, "RegisterHost rotating a credential the host does not hold", err, store.ErrHostExists)
+	if got, err := s.HostByCredential(ctx, "cred-1"); err != nil || got.UUID != HostUUID(1) {
+		t.Fatalf("the host's credential after refused registrations: %v %v", got.UUID, err)
+	}
+	// Rotation (the caller proved the current credential) replaces facts and credential,
+	// keeps statuses.
+	takeover.Rotate = "cred-1"
+	h, err = s.RegisterHost(ctx, takeover)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Name != "renamed" || h.Maturity != "PREPROD" || h.CredentialID != "cred-1b" || h.Counts.OK != 1 {
+	if h.Name != "renamed" || h.Maturity != "PREPROD" || h.CredentialID != "cred-1b" || h.Counts.OK != 1 || h.Pending {
 		t.Errorf("re-registered host = %+v", h)
 	}
 	_, err = s.HostByCredential(ctx, "cred-1")
 	wantErr(t, "old credential after re-registration", err, store.ErrNotFound)
+
+	// An administrator's reset clears the credential; the next registration succeeds.
+	h, err = s.ResetHost(ctx, HostUUID(1), at(3), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTime(t, "ResetAt", h.ResetAt, at(3))
+	if h.ResetBy != "admin" || len(h.CredentialHash) != 0 {
+		t.Errorf("reset host = %+v", h)
+	}
+	_, err = s.HostByCredential(ctx, "cred-1b")
+	wantErr(t, "credential after reset", err, store.ErrNotFound)
+	_, err = s.HostByCredential(ctx, h.CredentialID)
+	wantErr(t, "the placeholder credential id of a reset host", err, store.ErrNotFound)
+	wantErr(t, "ResetHost unknown", func() error { _, err := s.ResetHost(ctx, HostUUID(9), at(3), "admin"); return err }(), store.ErrNotFound)
+	h, err = s.RegisterHost(ctx, store.HostRegistration{UUID: HostUUID(1), Name: "reinstalled", Maturity: "PREPROD",
+		CredentialID: "cred-1c", CredentialHash: []byte{8}, At: at(4)})
+	if err != nil {
+		t.Fatalf("RegisterHost after a reset: %v", err)
+	}
+	if h.CredentialID != "cred-1c" || h.Name != "reinstalled" || h.Pending || h.Counts.OK != 1 {
+		t.Errorf("host registered after a reset = %+v", h)
+	}
+	_, err = s.RegisterHost(ctx, store.HostRegistration{UUID: HostUUID(1), Name: "again", CredentialID: "cred-1d", CredentialHash: []byte{9}, At: at(5)})
+	wantErr(t, "RegisterHost after the reset was used", err, store.ErrHostExists)
 
 	if err := s.TouchHost(ctx, HostUUID(1), at(30)); err != nil {
 		t.Fatal(err)

@@ -184,7 +184,7 @@ func testHostPackages(t *testing.T, s store.Store) {
 	}
 	// Host 2 is in the PREPROD ring.
 	if _, err := s.RegisterHost(ctx, store.HostRegistration{UUID: HostUUID(2), Name: "host-002", Maturity: store.MaturityPreprod,
-		CredentialID: "cred-2b", CredentialHash: []byte{2}, At: t0}); err != nil {
+		CredentialID: "cred-2b", CredentialHash: []byte{2}, At: t0, Rotate: "cred-2"}); err != nil {
 		t.Fatal(err)
 	}
 	applied := []store.HostPackage{

@@ -53,6 +53,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Packages", testPackages},
 		{"PackageAssignments", testPackageAssignments},
 		{"HostPackages", testHostPackages},
+		{"HostApproval", testHostApproval},
+		{"EnrollmentTokens", testEnrollmentTokens},
+		{"Sessions", testSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,30 +84,47 @@ func (c *Common) GetUser(ctx context.Context, username string) (store.User, erro
 	return u, c.errf(err, "get user %q", username)
 }
 
-// SetPassword replaces a user's password hash.
+// endSessions deletes every session of a user, in the caller's transaction.
+func endSessions(ctx context.Context, tx Conn, username string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE username = ?`, username); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
+}
+
+// SetPassword replaces a user's password hash and ends the user's sessions.
 func (c *Common) SetPassword(ctx context.Context, username, passwordHash string, at time.Time) error {
 	err := c.DB.Write(ctx, func(tx Conn) error {
-		return Exec1(ctx, tx, fmt.Sprintf("user %q", username),
-			`UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?`, passwordHash, c.TimeZArg(at), username)
+		if err := Exec1(ctx, tx, fmt.Sprintf("user %q", username),
+			`UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?`, passwordHash, c.TimeZArg(at), username); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, username)
 	})
 	return c.errf(err, "set password of %q", username)
 }
 
-// SetRole changes a user's role.
+// SetRole changes a user's role and ends the user's sessions.
 func (c *Common) SetRole(ctx context.Context, username string, role store.Role, at time.Time) error {
 	if err := role.Validate(); err != nil {
 		return c.errf(err, "set role of %q", username)
 	}
 	err := c.DB.Write(ctx, func(tx Conn) error {
-		return Exec1(ctx, tx, fmt.Sprintf("user %q", username),
-			`UPDATE users SET role = ?, updated_at = ? WHERE username = ?`, string(role), c.TimeZArg(at), username)
+		if err := Exec1(ctx, tx, fmt.Sprintf("user %q", username),
+			`UPDATE users SET role = ?, updated_at = ? WHERE username = ?`, string(role), c.TimeZArg(at), username); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, username)
 	})
 	return c.errf(err, "set role of %q", username)
 }
 
-// DeleteUser removes a user.
+// DeleteUser removes a user and its sessions.
 func (c *Common) DeleteUser(ctx context.Context, username string) error {
 	err := c.DB.Write(ctx, func(tx Conn) error {
+		if err := endSessions(ctx, tx, username); err != nil {
+			return err
+		}
 		return Exec1(ctx, tx, fmt.Sprintf("user %q", username), `DELETE FROM users WHERE username = ?`, username)
 	})
 	return c.errf(err, "delete user")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -106,11 +107,16 @@ func Rebind(query string) string {
 	return sb.String()
 }
 
-// In returns "(?, ?, ...)" for n values and the values as arguments.
-func In[T ~string](vs []T) (string, []any) {
+// In returns "(?, ?, ...)" for the values and the values (strings or ids) as arguments.
+func In[T ~string | ~int64](vs []T) (string, []any) {
 	args := make([]any, len(vs))
 	for i, v := range vs {
-		args[i] = string(v)
+		switch x := any(v).(type) {
+		case int64:
+			args[i] = x
+		default:
+			args[i] = reflect.ValueOf(v).String()
+		}
 	}
 	return "(?" + strings.Repeat(", ?", max(len(vs)-1, 0)) + ")", args
 }

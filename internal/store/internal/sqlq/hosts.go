@@ -14,17 +14,21 @@ import (
 
 const hostCols = `h.uuid, h.name, h.os, h.groups, h.maturity, h.agent_version, h.credential_id,
 	h.credential_hash, h.registered_at, h.wua_status, h.last_seen, h.last_scan, h.reboot_pending,
-	h.last_error, h.n_ok, h.n_pending, h.n_missing, h.n_discarded, h.n_error, h.n_superseded`
+	h.last_error, h.n_ok, h.n_pending, h.n_missing, h.n_discarded, h.n_error, h.n_superseded,
+	h.approval, h.accepted_at, h.accepted_by, h.reset_at, h.reset_by`
 
 func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
 	var h store.Host
+	var approval string
 	sc := c.D.ScanTime
 	dest := []any{&h.UUID, &h.Name, &h.OS, c.D.ScanList(&h.Groups), &h.Maturity, &h.AgentVersion, &h.CredentialID,
 		&h.CredentialHash, sc(&h.RegisteredAt), &h.WUAStatus, sc(&h.LastSeen), sc(&h.LastScan),
 		&h.RebootPending, &h.LastError, &h.Counts.OK, &h.Counts.Pending, &h.Counts.Missing,
-		&h.Counts.Discarded, &h.Counts.Error, &h.Counts.Superseded}
+		&h.Counts.Discarded, &h.Counts.Error, &h.Counts.Superseded,
+		&approval, sc(&h.AcceptedAt), &h.AcceptedBy, sc(&h.ResetAt), &h.ResetBy}
 	err := r.Scan(append(dest, extra...)...)
 	nilEmpty(&h.Groups)
+	h.Pending = approval == approvalPending
 	return h, err
 }
 
@@ -92,7 +96,13 @@ func HostPK(ctx context.Context, q Conn, uuid string) (int64, error) {
 	return pk, err
 }
 
-// RegisterHost creates or re-registers a host.
+// Host approval states (hosts.approval).
+const (
+	approvalAccepted = "accepted"
+	approvalPending  = "pending"
+)
+
+// RegisterHost creates a host, rotates its credential, or gives a reset host a new one.
 func (c *Common) RegisterHost(ctx context.Context, r store.HostRegistration) (store.Host, error) {
 	if err := r.Validate(); err != nil {
 		return store.Host{}, c.errf(err, "register host")
@@ -103,6 +113,11 @@ func (c *Common) RegisterHost(ctx context.Context, r store.HostRegistration) (st
 	}
 	var h store.Host
 	err := c.DB.Write(ctx, func(tx Conn) error {
+		if r.EnrollmentToken != "" {
+			if _, err := c.useToken(ctx, tx, r.EnrollmentToken, r.At); err != nil {
+				return err
+			}
+		}
 		var owner string
 		err := tx.QueryRow(ctx, `SELECT uuid FROM hosts WHERE credential_id = ?`, r.CredentialID).Scan(&owner)
 		if err == nil && owner != r.UUID {
@@ -111,23 +126,107 @@ func (c *Common) RegisterHost(ctx context.Context, r store.HostRegistration) (st
 		if err != nil && !errors.Is(err, ErrNoRows) {
 			return fmt.Errorf("look up credential: %w", err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO hosts (uuid, name, os, groups, maturity, agent_version,
-			credential_id, credential_hash, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, os = excluded.os, groups = excluded.groups,
-			maturity = excluded.maturity, agent_version = excluded.agent_version,
-			credential_id = excluded.credential_id, credential_hash = excluded.credential_hash,
-			registered_at = excluded.registered_at`,
-			r.UUID, r.Name, r.OS, c.D.List(r.Groups), maturity, r.AgentVersion, r.CredentialID, r.CredentialHash, c.TimeZArg(r.At))
-		if c.D.IsUnique(err) {
-			return fmt.Errorf("credential id %q belongs to another host: %w", r.CredentialID, store.ErrConflict)
-		}
-		if err != nil {
-			return err
+		var pk int64
+		var credID string
+		var hasCred bool
+		err = tx.QueryRow(ctx, `SELECT id, credential_id, length(credential_hash) > 0 FROM hosts WHERE uuid = ?`+c.D.LockRow,
+			r.UUID).Scan(&pk, &credID, &hasCred)
+		switch {
+		case errors.Is(err, ErrNoRows):
+			approval := approvalAccepted
+			if r.Pending {
+				approval = approvalPending
+			}
+			n, err := tx.Exec(ctx, `INSERT INTO hosts (uuid, name, os, groups, maturity, agent_version,
+				credential_id, credential_hash, registered_at, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (uuid) DO NOTHING`,
+				r.UUID, r.Name, r.OS, c.D.List(r.Groups), maturity, r.AgentVersion, r.CredentialID, r.CredentialHash,
+				c.TimeZArg(r.At), approval)
+			if c.D.IsUnique(err) {
+				return fmt.Errorf("credential id %q belongs to another host: %w", r.CredentialID, store.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
+			if n == 0 { // registered by a concurrent request meanwhile
+				return fmt.Errorf("host %s: %w", r.UUID, store.ErrHostExists)
+			}
+		case err != nil:
+			return fmt.Errorf("look up host: %w", err)
+		case hasCred && (r.Rotate == "" || r.Rotate != credID):
+			if r.Rotate != "" {
+				return fmt.Errorf("host %s: its credential changed meanwhile: %w", r.UUID, store.ErrHostExists)
+			}
+			return fmt.Errorf("host %s is registered: %w (an administrator must reset it, or the host must prove its current credential)", r.UUID, store.ErrHostExists)
+		default:
+			_, err := tx.Exec(ctx, `UPDATE hosts SET name = ?, os = ?, groups = ?, maturity = ?, agent_version = ?,
+				credential_id = ?, credential_hash = ?, registered_at = ? WHERE id = ?`,
+				r.Name, r.OS, c.D.List(r.Groups), maturity, r.AgentVersion, r.CredentialID, r.CredentialHash, c.TimeZArg(r.At), pk)
+			if c.D.IsUnique(err) {
+				return fmt.Errorf("credential id %q belongs to another host: %w", r.CredentialID, store.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		h, err = c.scanHost(tx.QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.uuid = ?`, r.UUID))
 		return err
 	})
 	return h, c.errf(err, "register host %s", r.UUID)
+}
+
+// hostByUUID reads one host.
+func (c *Common) hostByUUID(ctx context.Context, q Conn, uuid string) (store.Host, error) {
+	h, err := c.scanHost(q.QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.uuid = ?`, uuid))
+	if errors.Is(err, ErrNoRows) {
+		err = NotFound("host " + uuid)
+	}
+	return h, err
+}
+
+// ResetHost clears the host's credential.
+func (c *Common) ResetHost(ctx context.Context, uuid string, at time.Time, actor string) (store.Host, error) {
+	var h store.Host
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		if err := Exec1(ctx, tx, "host "+uuid, `UPDATE hosts SET credential_id = 'reset:' || uuid, credential_hash = ?,
+			reset_at = ?, reset_by = ? WHERE uuid = ?`, []byte{}, c.TimeArg(at), actor, uuid); err != nil {
+			return err
+		}
+		var err error
+		h, err = c.hostByUUID(ctx, tx, uuid)
+		return err
+	})
+	return h, c.errf(err, "reset host")
+}
+
+// ListPendingHosts returns the hosts waiting for approval.
+func (c *Common) ListPendingHosts(ctx context.Context) ([]store.Host, error) {
+	out, err := QueryAll(ctx, c.DB.Reader(), func(r Row) (store.Host, error) { return c.scanHost(r) },
+		`SELECT `+hostCols+` FROM hosts h WHERE h.approval = 'pending' ORDER BY h.registered_at, h.id`)
+	return out, c.errf(err, "list pending hosts")
+}
+
+// AcceptHost accepts a pending host.
+func (c *Common) AcceptHost(ctx context.Context, uuid string, at time.Time, actor string) (store.Host, error) {
+	var h store.Host
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		if err := Exec1(ctx, tx, "pending host "+uuid, `UPDATE hosts SET approval = 'accepted', accepted_at = ?, accepted_by = ?
+			WHERE uuid = ? AND approval = 'pending'`, c.TimeArg(at), actor, uuid); err != nil {
+			return err
+		}
+		var err error
+		h, err = c.hostByUUID(ctx, tx, uuid)
+		return err
+	})
+	return h, c.errf(err, "accept host")
+}
+
+// RejectHost deletes a pending host.
+func (c *Common) RejectHost(ctx context.Context, uuid string) error {
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		return Exec1(ctx, tx, "pending host "+uuid, `DELETE FROM hosts WHERE uuid = ? AND approval = 'pending'`, uuid)
+	})
+	return c.errf(err, "reject host")
 }
 
 // GetHost returns the host with this UUID and the rules packages of its last report.
@@ -154,7 +253,8 @@ func (c *Common) GetHost(ctx context.Context, uuid string) (store.Host, error) {
 
 // HostByCredential returns the host owning the credential id.
 func (c *Common) HostByCredential(ctx context.Context, credentialID string) (store.Host, error) {
-	h, err := c.scanHost(c.DB.Reader().QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.credential_id = ?`, credentialID))
+	h, err := c.scanHost(c.DB.Reader().QueryRow(ctx, `SELECT `+hostCols+` FROM hosts h
+		WHERE h.credential_id = ? AND length(h.credential_hash) > 0`, credentialID))
 	if errors.Is(err, ErrNoRows) {
 		err = NotFound(fmt.Sprintf("host with credential id %q", credentialID))
 	}
@@ -180,7 +280,7 @@ func (c *Common) DeleteHost(ctx context.Context, uuid string) error {
 // ListHosts returns one page of hosts ordered by name.
 func (c *Common) ListHosts(ctx context.Context, f store.HostFilter) (store.HostPage, error) {
 	var page store.HostPage
-	where, args := "TRUE", []any{}
+	where, args := "h.approval = 'accepted'", []any{}
 	if q := strings.TrimSpace(f.Search); q != "" {
 		where += ` AND (lower(h.name) LIKE ? ESCAPE '\' OR lower(h.uuid) LIKE ? ESCAPE '\')`
 		args = append(args, LikePattern(q), LikePattern(q))
