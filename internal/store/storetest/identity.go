@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +124,33 @@ func testEnrollmentTokens(t *testing.T, s store.Store) {
 	}
 	sameTime(t, "RevokedAt", list[0].RevokedAt, at(5))
 	sameTime(t, "LastUsedAt", list[2].LastUsedAt, at(2))
+
+	// Concurrent uses never exceed the maximum.
+	if _, err := s.CreateEnrollmentToken(ctx, "secret-e", store.EnrollmentToken{Label: "race", CreatedAt: at(0), MaxUses: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, usedUp := 0, 0
+	for range 12 {
+		wg.Go(func() {
+			_, err := s.UseEnrollmentToken(ctx, "secret-e", at(1))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrUsedUp):
+				usedUp++
+			default:
+				t.Errorf("concurrent use: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 3 || usedUp != 9 {
+		t.Errorf("12 concurrent uses of a 3-use token: %d accepted, %d used up", ok, usedUp)
+	}
 
 	// Registration consumes a use in its own transaction: a refused registration none.
 	d, _ := s.CreateEnrollmentToken(ctx, "secret-d", store.EnrollmentToken{Label: "one host", CreatedAt: at(0), MaxUses: 1})
