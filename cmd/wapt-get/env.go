@@ -38,8 +38,8 @@ type globals struct {
 
 func (g *globals) flags(root *cobra.Command) {
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.configPath, "config", config.DefaultAgentPath(runtime.GOOS), "agent configuration file (wapt-get.ini)")
-	pf.StringVar(&g.dataDir, "data-dir", "", `folder for the catalog, downloaded files and state (default: "waptwua" next to the configuration file)`)
+	pf.StringVar(&g.configPath, "config", defaultConfigPath(), "agent configuration file (wapt-get.ini; default: the one next to this program when there is one)")
+	pf.StringVar(&g.dataDir, "data-dir", "", `folder for the catalog, downloaded files and state (default: [global] data_dir, else "waptwua" next to the configuration file)`)
 	pf.StringVar(&g.wuaKind, "wua", "auto", "Windows Update Agent backend: auto (windows on Windows, else sim), windows, or sim")
 	pf.StringVar(&g.profile, "profile", "", "host profile (JSON) of the simulated host, with --wua sim")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log progress on stderr")
@@ -73,6 +73,9 @@ func (g *globals) load(cmd *cobra.Command) error {
 		g.log.Warn(warning)
 	}
 	g.cfg = cfg
+	if g.dataDir == "" {
+		g.dataDir = cfg.Global.DataDir
+	}
 	if g.dataDir == "" {
 		g.dataDir = filepath.Join(filepath.Dir(cfg.Source), "waptwua")
 	}
@@ -217,4 +220,16 @@ func signalContext(cmd *cobra.Command) context.Context {
 		return c
 	}
 	return context.Background()
+}
+
+// defaultConfigPath is the wapt-get.ini next to this program when there is one (the
+// installer puts it there), else the system's default place.
+func defaultConfigPath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "wapt-get.ini")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return config.DefaultAgentPath(runtime.GOOS)
 }

@@ -593,6 +593,10 @@ func TestWineSmoke(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "private", "enrollment-token")); err == nil {
 		t.Error("the enrollment token file is still there after the registration")
 	}
+	// The installed program finds its ini and data folder without flags.
+	if out, errOut, err := w.run(time.Minute, nil, "wine", filepath.Join(progDir, "wapt-get.exe"), "waptwua-status", "--json"); err != nil || !json.Valid([]byte(out)) {
+		t.Errorf("installed wapt-get.exe waptwua-status --json without flags: %v\n%s%s", err, out, errOut)
+	}
 	done()
 	done = step("msiexec /x")
 	if out, errOut, err := w.run(3*time.Minute, nil, "wine", "msiexec", "/x", winPath(msiPath), "/qn"); err != nil {

@@ -77,6 +77,9 @@ type Global struct {
 	// EnrollmentTokenFile holds the enrollment token an installer left for the first
 	// start (enrollment_token_file).
 	EnrollmentTokenFile string
+	// DataDir is the agent's data folder (data_dir, written by the installer); empty:
+	// "waptwua" next to wapt-get.ini. --data-dir overrides it.
+	DataDir string
 }
 
 // CheckTransport refuses a plain-HTTP URL unless allow_insecure_http is set; what
@@ -196,6 +199,7 @@ func ParseAgent(data []byte, source string) (*Agent, error) {
 		Maturities:          g.maturities("maturities"),
 		AllowInsecureHTTP:   g.boolean("allow_insecure_http", false),
 		EnrollmentTokenFile: resolvePath(dir, g.str("enrollment_token_file", DefaultEnrollmentTokenFile)),
+		DataDir:             resolvePath(dir, g.str("data_dir", "")),
 	}
 	if v, ok := g.raw("verify_cert"); ok {
 		if b, err := ParseBool(v); err == nil {

@@ -116,6 +116,7 @@ func IniValues(o Options, preset []config.KeyValue) []IniValue {
 		{"global", "repo_url", escape(server + "/wapt")},
 		{"global", "credential_file", `[DATADIR]private\waptwua-credential.json`},
 		{"global", "enrollment_token_file", `[PRIVATEDIR]` + TokenName},
+		{"global", "data_dir", `[CommonAppDataFolder]` + DataDir},
 	}
 	if strings.HasPrefix(strings.ToLower(server), "http://") {
 		vals = append(vals, IniValue{"global", "allow_insecure_http", "True"})

@@ -69,6 +69,7 @@ func TestBuildShowsFilesIniAndService(t *testing.T) {
 				"wapt-get.ini\tINSTALLDIR\tglobal\twapt_server\thttps://wapt.example.org\t0\tAgent",
 				"global\tcredential_file\t[DATADIR]private\\waptwua-credential.json",
 				"global\tenrollment_token_file\t[PRIVATEDIR]enrollment-token",
+				"global\tdata_dir\t[CommonAppDataFolder]waptwua",
 				"waptwua\tenabled\tTrue", "waptwua\tinstall_delay\t7d", "waptwua\tfilter\tType='Software'",
 				"waptwua\tallowed_severities\tCritical, Important",
 			} {
