@@ -99,6 +99,9 @@ func output(w io.Writer, sum *agent.Summary, runErr error, asJSON, all bool) err
 	}
 	if sum != nil {
 		printTable(w, sum, all)
+		for _, l := range sum.Schedule {
+			fmt.Fprintln(w, "schedule: "+l)
+		}
 		fmt.Fprintln(w, sum.Line())
 	}
 	return runErr

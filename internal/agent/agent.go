@@ -291,6 +291,7 @@ func (a *Agent) runCycle(ctx context.Context, o op, force, scheduled bool) (*Sum
 	if err := ctx.Err(); err != nil {
 		c.errs = append(c.errs, fmt.Errorf("%s interrupted: %w", o, err))
 	}
+	a.noteSchedule(c)
 	a.finish(ctx, c)
 	sum := a.summary(st, c)
 	return sum, errors.Join(c.errs...)

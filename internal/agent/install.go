@@ -187,24 +187,11 @@ func (a *Agent) planInstall(c *cycle, targets []UpdateState) []UpdateState {
 	if len(targets) == 0 {
 		return nil
 	}
-	pol, err := schedule.Compile(c.rules, a.cfg.WUA.InstallDelay)
+	d, err := a.plan(c, targets)
 	if err != nil {
 		c.failWith(StatusError, fmt.Errorf("install schedule refused, nothing installed until it is fixed: %w", err))
 		return nil
 	}
-	scanned := scanIndex(c.st.Scan)
-	pending := make([]schedule.Update, 0, len(targets))
-	for _, t := range targets {
-		u := schedule.Update{ID: t.key()}
-		if s := scanned[t.key()]; s != nil {
-			u.Classifications = s.Classifications()
-			u.Approved = s.LastDeploymentChange
-		}
-		pending = append(pending, u)
-	}
-	now := a.clock.Now()
-	d := schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending,
-		LastInstall: c.st.LastInstall, RebootRequired: c.st.RebootRequired})
 	allowed := make(map[string]bool, len(d.Install))
 	for _, u := range d.Install {
 		allowed[u.ID] = true
@@ -220,4 +207,49 @@ func (a *Agent) planInstall(c *cycle, targets []UpdateState) []UpdateState {
 			slog.Int("held", len(targets)-len(out)), slog.String("why", d.String()))
 	}
 	return out
+}
+
+// plan asks the scheduler what to do now with updates.
+func (a *Agent) plan(c *cycle, updates []UpdateState) (schedule.Decision, error) {
+	pol, err := schedule.Compile(c.rules, a.cfg.WUA.InstallDelay)
+	if err != nil {
+		return schedule.Decision{}, err
+	}
+	scanned := scanIndex(c.st.Scan)
+	pending := make([]schedule.Update, 0, len(updates))
+	for _, t := range updates {
+		u := schedule.Update{ID: t.key()}
+		if s := scanned[t.key()]; s != nil {
+			u.Classifications = s.Classifications()
+			u.Approved = s.LastDeploymentChange
+		}
+		pending = append(pending, u)
+	}
+	now := a.clock.Now()
+	return schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending,
+		LastInstall: c.st.LastInstall, RebootRequired: c.st.RebootRequired}), nil
+}
+
+// noteSchedule keeps in the state what the maintenance schedule says about the
+// updates waiting for install, for wapt-get waptwua-status.
+func (a *Agent) noteSchedule(c *cycle) {
+	c.st.Schedule, c.st.ScheduleNext = nil, time.Time{}
+	if !a.managed() {
+		return
+	}
+	var waiting []UpdateState
+	for _, u := range c.st.Updates {
+		if needsInstall(u.Status) {
+			waiting = append(waiting, u)
+		}
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	d, err := a.plan(c, waiting)
+	if err != nil {
+		c.st.Schedule = []string{"schedule refused: " + err.Error()}
+		return
+	}
+	c.st.Schedule, c.st.ScheduleNext = d.Lines, d.Next
 }

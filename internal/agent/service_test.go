@@ -331,6 +331,14 @@ func TestScheduledInstallFollowsMaintenanceWindows(t *testing.T) {
 	if len(h.wua.installs) != 0 || byKB(sum.Updates)["KB5000004"].Status == wu.StatusOK {
 		t.Fatalf("installed outside the maintenance window: %v", h.wua.installs)
 	}
+	// waptwua-status explains it, and says when it changes (Saturday 22:00).
+	st, err := h.agent.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(st.Schedule, "\n"), "Sat") || !st.ScheduleNext.Equal(time.Date(2024, 2, 3, 22, 0, 0, 0, time.UTC)) {
+		t.Errorf("status schedule %q, next %s", st.Schedule, st.ScheduleNext)
+	}
 	// Inside a window: installed.
 	h.srv.setRules(`{"maintenance_windows": ["Thu 08:00-10:00"]}`)
 	sum, err = h.agent.runCycle(ctx, opInstall, false, true)

@@ -72,6 +72,12 @@ type State struct {
 	LastDownloadRun time.Time `json:"last_download_run,omitzero"`
 	LastInstallRun  time.Time `json:"last_install_run,omitzero"`
 
+	// Schedule explains what the maintenance schedule does with the updates waiting for
+	// install (schedule.Decision lines of the last cycle); ScheduleNext is when it
+	// changes next.
+	Schedule     []string  `json:"schedule,omitempty"`
+	ScheduleNext time.Time `json:"schedule_next,omitzero"`
+
 	// Commands are the last commands run (at most MaxCommandRecords, oldest first): the
 	// server delivers a command at least once, and one already run is not run again,
 	// its result is posted again.

@@ -34,7 +34,11 @@ type Summary struct {
 	Busy     bool `json:"busy,omitempty"`
 	// Packages are the rules packages of the last cycle: applied, then refused.
 	Packages []api.PackageStatus `json:"packages,omitempty"`
-	Updates  []UpdateState       `json:"updates"`
+	// Schedule says what the maintenance schedule does with the updates waiting for
+	// install; ScheduleNext when that changes.
+	Schedule     []string      `json:"schedule,omitempty"`
+	ScheduleNext time.Time     `json:"schedule_next,omitzero"`
+	Updates      []UpdateState `json:"updates"`
 }
 
 func (a *Agent) summary(st *State, c *cycle) *Summary {
@@ -59,6 +63,8 @@ func SummaryOf(st *State, host string) *Summary {
 		CabSHA1:        st.Cab.SHA1,
 		Updates:        append([]UpdateState{}, st.Updates...),
 		Packages:       append([]api.PackageStatus(nil), st.PackageStatuses...),
+		Schedule:       append([]string(nil), st.Schedule...),
+		ScheduleNext:   st.ScheduleNext,
 	}
 	if s.Status == "" {
 		s.Status = "NEVER SCANNED"
