@@ -18,7 +18,7 @@ import (
 // newCatalogCmd groups the catalog commands (dump, stats, synth).
 func newCatalogCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "Read and generate wsusscn2.cab update catalogs"}
-	cmd.AddCommand(newCatalogDumpCmd(), newCatalogStatsCmd(), newCatalogSynthCmd())
+	cmd.AddCommand(newCatalogDumpCmd(), newCatalogStatsCmd(), newCatalogSynthCmd(), newCatalogSyncCmd())
 	return cmd
 }
 

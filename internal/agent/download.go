@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/upstream"
 	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
@@ -171,7 +172,10 @@ func (a *Agent) progressFor(name string) func(done, total int64) {
 
 // upstreamDownloader fetches from Microsoft with internal/upstream (allow-list, retries,
 // resume, digest check).
-type upstreamDownloader struct{ c *upstream.Client }
+type upstreamDownloader struct {
+	c   *upstream.Client
+	log *slog.Logger
+}
 
 func newUpstreamDownloader(proxy string, log *slog.Logger, progress Progress) (*upstreamDownloader, error) {
 	opts := []upstream.Option{upstream.WithLogger(log), upstream.WithUserAgent("waptwua-agent (+https://github.com/openwua/waptwua)")}
@@ -185,15 +189,27 @@ func newUpstreamDownloader(proxy string, log *slog.Logger, progress Progress) (*
 	if err != nil {
 		return nil, err
 	}
-	return &upstreamDownloader{c: c}, nil
+	return &upstreamDownloader{c: c, log: log}, nil
 }
 
 func (d *upstreamDownloader) Download(ctx context.Context, url, name, sha1 string, dir string) (string, error) {
-	res, err := d.c.FetchFile(ctx, wu.File{Name: name, URL: url, SHA1: sha1}, dir)
+	rp, err := repo.Open(dir, repo.WithLogger(d.log))
 	if err != nil {
 		return "", err
 	}
-	return res.Path, nil
+	defer rp.Close()
+	f := wu.File{Name: name, URL: url, SHA1: sha1}
+	name, want, err := repo.FileOf(f)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := rp.Write(name, want, func(w *repo.Writer) error {
+		_, err := d.c.Fetch(ctx, f, w)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
 }
 
 // formatBytes writes a size for people: "1.0 GiB".

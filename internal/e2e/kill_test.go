@@ -24,7 +24,6 @@ import (
 
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/catalog"
-	"github.com/openwua/waptwua/internal/jobs"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
@@ -401,7 +400,7 @@ func TestServerKilledDuringDownload(t *testing.T) {
 		t.Fatal("the synthetic catalog has no update with exactly one file")
 	}
 	file := upd.Files[0]
-	name, err := jobs.CacheName(file)
+	name, err := repo.NameFromURL(file.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/openwua/waptwua/internal/cab"
 	"github.com/openwua/waptwua/internal/cab/authenticode"
@@ -95,7 +93,7 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 	case statErr != nil || !havePrev:
 		reason = store.CabReasonFileMissing
 	default:
-		cond = upstream.CabState{LastModified: prev.CabDate, SHA1: prev.SHA1, Size: prev.Size}
+		cond = upstream.CabState{LastModified: prev.CabDate}
 	}
 
 	now := r.clock.Now()
@@ -106,14 +104,6 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 	log = log.With("sync_id", row.ID, "reason", string(reason))
 	log.Info("wsusscn2.cab sync started", "url", r.set.CabURL)
 
-	tmp := ""
-	defer func() {
-		if tmp != "" {
-			if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				log.Warn("removing the downloaded cab failed", "path", tmp, "err", err)
-			}
-		}
-	}()
 	fail := func(err error) (store.CabSync, error) {
 		row.Status, row.Error, row.UpdatedAt = store.CabError, err.Error(), r.clock.Now()
 		if ctx.Err() != nil {
@@ -136,13 +126,27 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 		return nil
 	}
 
-	res, err := r.up.FetchCab(ctx, r.set.CabURL, r.repo.CabPath(), cond)
-	tmp = res.TempPath
+	staged, err := r.repo.StageCab()
+	if err != nil {
+		return fail(fmt.Errorf("wsusscn2.cab: %w", err))
+	}
+	defer func() {
+		if err := staged.Abort(); err != nil { // nothing after Commit
+			log.Warn("removing the downloaded cab failed", "err", err)
+		}
+	}()
+	res, err := r.up.FetchCab(ctx, r.set.CabURL, cond, staged)
 	r.metrics.AddDownloadedBytes(res.Bytes)
 	if err != nil {
 		return fail(fmt.Errorf("wsusscn2.cab: download from %s: %w", r.set.CabURL, err))
 	}
-	if res.NotModified || (!arg.forced && havePrev && statErr == nil && res.SHA1 != "" && res.SHA1 == prev.SHA1) {
+	var sums repo.Sums
+	if !res.NotModified {
+		if sums, err = staged.Seal(); err != nil {
+			return fail(fmt.Errorf("cabinet test failed: %w (the download is damaged or not a cabinet; the previous cab stays in use)", err))
+		}
+	}
+	if res.NotModified || (!arg.forced && havePrev && statErr == nil && sums.SHA1 == prev.SHA1) {
 		// Nothing changed: keep the state of the published cab on the row, so the next
 		// conditional GET can use it.
 		row.Status, row.Reason, row.UpdatedAt = store.CabSkipped, store.CabReasonNone, r.clock.Now()
@@ -158,39 +162,35 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 		r.metrics.SetCabDate(row.CabDate)
 		return row, nil
 	}
-	row.CabDate, row.Size, row.SHA1 = res.LastModified, res.Size, res.SHA1
+	row.CabDate, row.Size, row.SHA1 = res.LastModified, sums.Size, sums.SHA1
 	if err := setStatus(store.CabChecking); err != nil {
 		return fail(err)
 	}
-	if err := r.checkCab(ctx, tmp, res.Size); err != nil {
+	if err := r.checkSignature(staged, sums.Size); err != nil {
 		return fail(err)
 	}
-	cat, err := catalog.ReadFile(ctx, tmp, catalog.Options{Language: r.set.CatalogLanguage, TempDir: r.repo.TempDir()})
+	if err := r.checkCab(ctx, staged, sums.Size); err != nil {
+		return fail(err)
+	}
+	cat, err := catalog.Read(ctx, staged, sums.Size, catalog.Options{Language: r.set.CatalogLanguage})
 	if err != nil {
 		return fail(fmt.Errorf("wsusscn2.cab: reading the catalog: %w (the file is not a usable offline catalog; the previous one stays in use)", err))
 	}
 	if n := cat.Stats.WarningCount(); n > 0 {
 		log.Warn("wsusscn2.cab: tolerated catalog defects", "count", n, "warnings", cat.Stats.Warnings)
 	}
-	backup, err := r.keepPrevious(row.ID)
+	previous, err := r.repo.SnapshotCab()
 	if err != nil {
 		log.Warn("cannot keep the previous cab to restore it should the import fail", "err", err)
 	}
-	defer func() {
-		if backup != "" {
-			_ = os.Remove(backup)
-		}
-	}()
-	if err := r.repo.PublishCab(tmp); err != nil {
+	defer previous.Release()
+	if _, err := staged.Commit(); err != nil {
 		return fail(fmt.Errorf("wsusscn2.cab: publishing in %s: %w (agents keep the previous cab)", r.repo.Dir(), err))
 	}
-	tmp = ""
 	if err := r.importCatalog(ctx, cat, setStatus); err != nil {
-		if backup != "" {
-			if rerr := r.repo.PublishCab(backup); rerr != nil {
+		if previous != nil {
+			if rerr := previous.Restore(); rerr != nil {
 				err = fmt.Errorf("%w; putting the previous cab back failed too: %v (agents get the new cab until the next sync)", err, rerr)
-			} else {
-				backup = ""
 			}
 		}
 		return fail(err)
@@ -202,7 +202,7 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 	}
 	r.metrics.CabSyncFinished(store.CabFinished)
 	r.metrics.SetCabDate(row.CabDate)
-	log.Info("wsusscn2.cab sync finished", "size", res.Size, "sha1", res.SHA1, "last_modified", res.LastModified,
+	log.Info("wsusscn2.cab sync finished", "size", sums.Size, "sha1", sums.SHA1, "last_modified", res.LastModified,
 		"bytes_received", res.Bytes, "download_duration", res.Duration)
 	return row, nil
 }
@@ -225,30 +225,9 @@ func (r *Runner) importCatalog(ctx context.Context, cat *catalog.Catalog, setSta
 	return nil
 }
 
-// keepPrevious hard-links the published cab into the repository's temporary folder, so
-// that it can be published again. "" when there is no published cab.
-func (r *Runner) keepPrevious(id int64) (string, error) {
-	if _, err := os.Stat(r.repo.CabPath()); errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	p := filepath.Join(r.repo.TempDir(), fmt.Sprintf("previous-%d.cab", id))
-	_ = os.Remove(p)
-	if err := os.Link(r.repo.CabPath(), p); err != nil {
-		return "", fmt.Errorf("linking %s: %w", r.repo.CabPath(), err)
-	}
-	return p, nil
-}
-
-// checkCab tests the downloaded cab: every member of the cabinet decodes in full and,
-// when cab_trusted_roots is configured, the Authenticode signature chains to one of
-// them.
-func (r *Runner) checkCab(ctx context.Context, path string, size int64) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("wsusscn2.cab: opening the download: %w", err)
-	}
-	defer f.Close()
-	c, err := cab.Open(f, size, cab.WithName("wsusscn2.cab"))
+// checkCab tests the downloaded cab: every member of the cabinet decodes in full.
+func (r *Runner) checkCab(ctx context.Context, ra io.ReaderAt, size int64) error {
+	c, err := cab.Open(ra, size, cab.WithName("wsusscn2.cab"))
 	if err != nil {
 		return fmt.Errorf("wsusscn2.cab: cabinet test failed: %w (the download is damaged or not a cabinet; the previous cab stays in use)", err)
 	}
@@ -273,11 +252,17 @@ func (r *Runner) checkCab(ctx context.Context, path string, size int64) error {
 	if members == 0 {
 		return fmt.Errorf("wsusscn2.cab: cabinet test failed: the cabinet holds no file (not an offline catalog)")
 	}
+	return nil
+}
+
+// checkSignature checks, when cab_trusted_roots is configured, that the cab's
+// Authenticode signature chains to one of them.
+func (r *Runner) checkSignature(ra io.ReaderAt, size int64) error {
 	if r.set.CabRoots == nil {
 		r.log.Warn("wsusscn2.cab: signature not checked (set cab_trusted_roots to a PEM file of Microsoft's code-signing roots)")
 		return nil
 	}
-	sig, err := authenticode.Verify(f, size, authenticode.Options{Roots: r.set.CabRoots, Now: r.clock.Now})
+	sig, err := authenticode.Verify(ra, size, authenticode.Options{Roots: r.set.CabRoots, Now: r.clock.Now})
 	if err != nil {
 		return fmt.Errorf("wsusscn2.cab: %w (the file is not as its publisher signed it, or cab_trusted_roots lacks its root)", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -97,7 +98,7 @@ func (r *Runner) cleanup(ctx context.Context, arg runArg) (CleanupSummary, error
 			log.Info("cleanup window ended: remaining unused files left for the next night", "files", sum.Deferred)
 			break
 		}
-		name, err := CacheName(f.File)
+		name, err := repo.NameFromURL(f.URL)
 		if err != nil {
 			sum.Failed++
 			errs = append(errs, err)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"path"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/upstream"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -258,20 +258,6 @@ func (r *Runner) Progress(name string, done, _ int64) {
 	}
 }
 
-// CacheName is the name of an update file in the repository folder: the base name of
-// its Microsoft URL, which ends in the SHA-1 of the content (REFERENCE §1).
-func CacheName(f wu.File) (string, error) {
-	u, err := url.Parse(f.URL)
-	if err != nil {
-		return "", fmt.Errorf("update file %s: URL %q: %w", f.SHA1, f.URL, err)
-	}
-	base, err := url.PathUnescape(path.Base(u.EscapedPath()))
-	if err != nil || base == "" || base == "." || base == "/" {
-		return "", fmt.Errorf("update file %s: URL %q has no file name", f.SHA1, f.URL)
-	}
-	return base, nil
-}
-
 // download runs one claimed task to its end and records the outcome on the task and
 // on the file.
 func (r *Runner) download(ctx context.Context, t store.DownloadTask) DownloadSummary {
@@ -310,13 +296,14 @@ func (r *Runner) download(ctx context.Context, t store.DownloadTask) DownloadSum
 		}
 		return DownloadSummary{Done: 1}
 	}
-	name, err := CacheName(f.File)
-	if err != nil {
-		return failed(err)
-	}
 	// The catalog's FileName lacks the "_<sha1>" that the URL's name carries; the cached
 	// file is named after the URL.
 	spec := f.File
+	spec.Name = ""
+	name, want, err := repo.FileOf(spec)
+	if err != nil {
+		return failed(err)
+	}
 	spec.Name = name
 	log = log.With("file", name, "size", f.Size)
 
@@ -338,30 +325,35 @@ func (r *Runner) download(ctx context.Context, t store.DownloadTask) DownloadSum
 		r.heartbeat(hctx, t.ID, prog)
 	}()
 	log.Info("download started", "url", f.URL, "attempt", t.Attempts)
-	res, err := r.up.FetchFile(ctx, spec, r.repo.Dir())
+	var res upstream.Result
+	sums, cached, err := r.repo.Write(name, want, func(w *repo.Writer) error {
+		var ferr error
+		res, ferr = r.up.Fetch(ctx, spec, w)
+		return ferr
+	})
 	stopBeat()
 	<-beat
 	r.metrics.AddDownloadedBytes(res.Bytes)
 	if err != nil {
-		// upstream's errors name the file, the cause and what happens next (a
-		// *upstream.DigestError says the partial file was deleted).
+		// The errors name the file, the cause and what happens next (a
+		// *repo.DigestError says the partial file was deleted).
 		return failed(err)
 	}
 	// The file is in place: record it even when the server is stopping meanwhile.
 	wctx, cancel := r.releaseCtx()
 	defer cancel()
 	now := r.clock.Now()
-	if err := r.st.TaskProgress(wctx, t.ID, res.Size, now); err != nil {
+	if err := r.st.TaskProgress(wctx, t.ID, sums.Size, now); err != nil {
 		log.Warn("recording the final progress failed", "err", err)
 	}
-	if err := r.st.MarkDownloaded(wctx, t.FileSHA1, store.Downloaded{At: now, Size: res.Size, SHA256: f.SHA256}); err != nil {
+	if err := r.st.MarkDownloaded(wctx, t.FileSHA1, store.Downloaded{At: now, Size: sums.Size, SHA256: f.SHA256}); err != nil {
 		return failed(fmt.Errorf("recording the downloaded file: %w", err))
 	}
 	if err := r.st.FinishTask(wctx, t.ID, now, ""); err != nil {
 		log.Error("closing the finished task failed", "err", err)
 	}
 	r.metrics.DownloadFinished(true)
-	log.Info("download finished", "bytes", res.Bytes, "cached", res.Cached, "shared", res.Shared,
+	log.Info("download finished", "bytes", res.Bytes, "cached", cached,
 		"resumed", res.Resumed, "attempts", res.Attempts, "duration", res.Duration)
 	return DownloadSummary{Done: 1, Bytes: res.Bytes}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/catalog"
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -47,7 +48,7 @@ func (e *env) tasksOf(sha1 string) []store.DownloadTask {
 // downloaded in the store.
 func (e *env) checkCached(f wu.File) {
 	e.t.Helper()
-	name, _ := CacheName(f)
+	name, _ := repo.NameFromURL(f.URL)
 	got, err := os.ReadFile(filepath.Join(e.dir, name))
 	if err != nil {
 		e.t.Errorf("%s not in the repository: %v", name, err)
@@ -319,7 +320,7 @@ func TestRestartWithTaskLeftDownloading(t *testing.T) {
 		}
 		claimed = append(claimed, tk)
 	}
-	name, _ := CacheName(f)
+	name, _ := repo.NameFromURL(f.URL)
 	data, _ := io.ReadAll(catalog.SynthFileContent(f.Name, f.Size))
 	if err := os.WriteFile(filepath.Join(dir, name+".part"), data[:len(data)/2], 0o644); err != nil {
 		t.Fatal(err)

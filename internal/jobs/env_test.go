@@ -389,7 +389,7 @@ func (e *env) fileState(sha1 string) store.UpdateFile {
 // partial download is left.
 func (e *env) inRepo(f wu.File) bool {
 	e.t.Helper()
-	name, err := CacheName(f)
+	name, err := repo.NameFromURL(f.URL)
 	if err != nil {
 		e.t.Fatal(err)
 	}

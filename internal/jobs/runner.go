@@ -47,17 +47,17 @@ type Store interface {
 
 // Fetcher downloads from Microsoft: *upstream.Client.
 type Fetcher interface {
-	FetchCab(ctx context.Context, rawURL, dest string, prev upstream.CabState) (upstream.CabResult, error)
-	FetchFile(ctx context.Context, f wu.File, dir string) (upstream.Result, error)
+	FetchCab(ctx context.Context, rawURL string, prev upstream.CabState, dst upstream.Destination) (upstream.CabResult, error)
+	Fetch(ctx context.Context, f wu.File, dst upstream.Destination) (upstream.Result, error)
 }
 
-// Repository is the waptwua/ folder: *repo.Repo.
+// Repository is the waptwua/ folder: *repo.Repo. The jobs write it only through it.
 type Repository interface {
 	Dir() string
-	CabPath() string
-	TempDir() string
 	Stat(name string) (repo.FileInfo, error)
-	PublishCab(tmpPath string) error
+	StageCab() (*repo.Writer, error)
+	SnapshotCab() (*repo.CabSnapshot, error)
+	Write(name string, want repo.Want, fill func(*repo.Writer) error) (repo.Sums, bool, error)
 	Remove(name string) error
 	CleanTemp() error
 }

@@ -39,25 +39,27 @@ func openSQLite(t testing.TB) *sqlite.Store {
 // stubRepo is a repository that has (or lacks) a cab and nothing else.
 type stubRepo struct{ hasCab bool }
 
-func (s stubRepo) Dir() string     { return "/nonexistent" }
-func (s stubRepo) CabPath() string { return "/nonexistent/wsusscn2.cab" }
-func (s stubRepo) TempDir() string { return "/nonexistent/.tmp" }
+func (s stubRepo) Dir() string { return "/nonexistent" }
 func (s stubRepo) Stat(name string) (repo.FileInfo, error) {
 	if s.hasCab && name == repo.CabName {
 		return repo.FileInfo{Name: name}, nil
 	}
 	return repo.FileInfo{}, fs.ErrNotExist
 }
-func (s stubRepo) PublishCab(string) error { return errors.New("stub") }
-func (s stubRepo) Remove(string) error     { return errors.New("stub") }
-func (s stubRepo) CleanTemp() error        { return nil }
+func (s stubRepo) StageCab() (*repo.Writer, error)         { return nil, errors.New("stub") }
+func (s stubRepo) SnapshotCab() (*repo.CabSnapshot, error) { return nil, errors.New("stub") }
+func (s stubRepo) Write(string, repo.Want, func(*repo.Writer) error) (repo.Sums, bool, error) {
+	return repo.Sums{}, false, errors.New("stub")
+}
+func (s stubRepo) Remove(string) error { return errors.New("stub") }
+func (s stubRepo) CleanTemp() error    { return nil }
 
 type stubFetcher struct{}
 
-func (stubFetcher) FetchCab(context.Context, string, string, upstream.CabState) (upstream.CabResult, error) {
+func (stubFetcher) FetchCab(context.Context, string, upstream.CabState, upstream.Destination) (upstream.CabResult, error) {
 	return upstream.CabResult{}, errors.New("stub")
 }
-func (stubFetcher) FetchFile(context.Context, wu.File, string) (upstream.Result, error) {
+func (stubFetcher) Fetch(context.Context, wu.File, upstream.Destination) (upstream.Result, error) {
 	return upstream.Result{}, errors.New("stub")
 }
 

@@ -41,7 +41,7 @@ func (r *Repo) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", contentType(name))
 	h.Set("X-Content-Type-Options", "nosniff")
-	sha1 := sha1FromName(name)
+	sha1 := SHA1FromName(name)
 	if sha1 != "" {
 		// The name is the content's digest: the file never changes under it.
 		h.Set("ETag", `"`+sha1+`"`)
@@ -101,23 +101,4 @@ func contentType(name string) string {
 		return "text/plain; charset=utf-8"
 	}
 	return "application/octet-stream"
-}
-
-// sha1FromName returns the lower-case hex SHA-1 ending an update file's name
-// ("..._<sha1>.cab"), or "".
-func sha1FromName(name string) string {
-	stem := name
-	if i := strings.LastIndexByte(name, '.'); i > 0 {
-		stem = name[:i]
-	}
-	if len(stem) < 41 || stem[len(stem)-41] != '_' {
-		return ""
-	}
-	h := strings.ToLower(stem[len(stem)-40:])
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return ""
-		}
-	}
-	return h
 }

@@ -12,12 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // Names of the repository's own files (REFERENCE §1).
@@ -56,7 +54,11 @@ type Repo struct {
 	log       *slog.Logger
 	now       func() time.Time
 	keepParts time.Duration
-	publishMu sync.Mutex // one PublishCab at a time
+	publishMu sync.Mutex // one catalog publication at a time
+	snapSeq   atomic.Int64
+
+	writingMu sync.Mutex
+	writing   map[string]bool // lower-case names with an open Writer
 }
 
 // Option configures a Repo.
@@ -75,12 +77,14 @@ func WithClock(now func() time.Time) Option { return func(r *Repo) { r.now = now
 func WithKeepParts(age time.Duration) Option { return func(r *Repo) { r.keepParts = age } }
 
 // Open opens (creating when missing) the repository folder dir and its .tmp/ subfolder.
-// Call Close when done.
+// Folders it creates, the data folder above the default waptwua/ included, are
+// private to the server's account (0700); an existing folder keeps its mode. Call
+// Close when done.
 func Open(dir string, opts ...Option) (*Repo, error) {
 	if dir == "" {
 		return nil, errors.New("repository folder: no path given (set waptwua_folder in the server config)")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("repository folder %s: %w (create it or fix waptwua_folder)", dir, err)
 	}
 	abs, err := filepath.Abs(dir)
@@ -90,7 +94,7 @@ func Open(dir string, opts ...Option) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("repository folder %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, TempDirName), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(abs, TempDirName), 0o700); err != nil {
 		return nil, fmt.Errorf("repository folder %s: creating %s: %w (check permissions)", abs, TempDirName, err)
 	}
 	root, err := os.OpenRoot(abs)
@@ -110,15 +114,12 @@ func Open(dir string, opts ...Option) (*Repo, error) {
 // Close releases the folder handle.
 func (r *Repo) Close() error { return r.root.Close() }
 
-// Dir is the folder's absolute path (symbolic links resolved): the dir to give
-// upstream.Client.FetchFile, which writes <name>.part there and renames it into place.
+// Dir is the folder's absolute path (symbolic links resolved), for messages. Write
+// into it only through Create, Resume, Write and StageCab.
 func (r *Repo) Dir() string { return r.dir }
 
 // TempDir is the hidden subfolder for files being written, on the same file system.
 func (r *Repo) TempDir() string { return filepath.Join(r.dir, TempDirName) }
-
-// CabPath is where the published catalog lives: the dest to give upstream.Client.FetchCab.
-func (r *Repo) CabPath() string { return filepath.Join(r.dir, CabName) }
 
 // Stat describes the visible file name. A hidden, temporary or missing file gives an
 // error matching fs.ErrNotExist; a name with a path in it, ErrInvalidName.
@@ -211,56 +212,11 @@ func (r *Repo) Remove(name string) error {
 	if hidden(name) {
 		return fmt.Errorf("repository file %s: %w: temporary files are removed by CleanTemp", name, ErrInvalidName)
 	}
-	if strings.EqualFold(name, CabName) || strings.EqualFold(name, CabSHA1Name) {
+	if catalogName(name) {
 		return fmt.Errorf("repository file %s: %w", name, ErrProtected)
 	}
 	if err := r.root.Remove(name); err != nil {
 		return fmt.Errorf("repository file %s: removing: %w", name, err)
 	}
 	return nil
-}
-
-// checkName accepts a flat file name that cannot reach outside the folder on Linux or
-// Windows.
-func checkName(name string) error {
-	bad := func(why string) error { return fmt.Errorf("repository file %q: %w: %s", name, ErrInvalidName, why) }
-	switch {
-	case name == "" || name == "." || name == "..":
-		return bad("empty or a directory")
-	case len(name) > 255:
-		return bad("longer than 255 bytes")
-	case !utf8.ValidString(name):
-		return bad("not UTF-8")
-	case strings.HasSuffix(name, ".") || strings.HasSuffix(name, " "):
-		return bad("ends with a dot or a space")
-	}
-	for _, c := range name {
-		if c < 0x20 || c == 0x7f || strings.ContainsRune(`/\:*?"<>|`, c) {
-			return bad("contains a path separator or a character not allowed in file names")
-		}
-	}
-	return nil
-}
-
-// hidden reports names that are never listed nor served: dot files (.tmp/, the catalog
-// being downloaded) and downloads in progress.
-func hidden(name string) bool { return strings.HasPrefix(name, ".") || isTemp(name) }
-
-func isTemp(name string) bool {
-	l := strings.ToLower(name)
-	return strings.HasSuffix(l, ".part") || strings.HasSuffix(l, ".tmp")
-}
-
-// syncDir makes renames in dir durable. Windows cannot sync a directory; NTFS's journal
-// covers the rename there.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

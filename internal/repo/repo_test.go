@@ -122,6 +122,21 @@ func TestListStatUsageRemove(t *testing.T) {
 	}
 }
 
+// publish stages data as the next catalog and commits it, as the catalog sync does.
+func publish(t *testing.T, r *Repo, data []byte) error {
+	t.Helper()
+	w, err := r.StageCab()
+	if err != nil {
+		t.Fatalf("StageCab: %v", err)
+	}
+	defer w.Abort()
+	if _, err := w.Write(data); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	_, err = w.Commit()
+	return err
+}
+
 func TestPublishCab(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "waptwua")
 	r, err := Open(dir, WithLogger(discardLogger()))
@@ -133,30 +148,19 @@ func TestPublishCab(t *testing.T) {
 	sidecar := filepath.Join(dir, CabSHA1Name)
 
 	v1 := fakeCab(5000, 1)
-	tmp1 := filepath.Join(dir, ".wsusscn2.cab.1.part")
-	mustWrite(t, tmp1, v1)
-	if err := os.Chmod(tmp1, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.PublishCab(tmp1); err != nil {
-		t.Fatalf("PublishCab: %v", err)
+	if err := publish(t, r, v1); err != nil {
+		t.Fatalf("publish: %v", err)
 	}
 	if readString(t, cab) != string(v1) || readString(t, sidecar) != sha1Hex(v1)+"\n" {
 		t.Fatal("first publish: cab or sidecar wrong")
 	}
-	if _, err := os.Stat(tmp1); !errors.Is(err, fs.ErrNotExist) {
-		t.Error("the temporary cab was not moved")
-	}
-	if fi, _ := os.Stat(cab); fi.Mode().Perm() != 0o644 {
-		t.Errorf("published cab mode %v, want 0644", fi.Mode().Perm())
+	if fi, _ := os.Stat(cab); fi.Mode().Perm()&0o444 != 0o444 {
+		t.Errorf("published cab mode %v, want readable by all (web servers and replication read it)", fi.Mode().Perm())
 	}
 
-	// From another folder (FetchCab's dest may be elsewhere).
 	v2 := fakeCab(6000, 2)
-	tmp2 := filepath.Join(t.TempDir(), "new.cab")
-	mustWrite(t, tmp2, v2)
-	if err := r.PublishCab(tmp2); err != nil {
-		t.Fatalf("PublishCab v2: %v", err)
+	if err := publish(t, r, v2); err != nil {
+		t.Fatalf("publish v2: %v", err)
 	}
 	if readString(t, cab) != string(v2) || readString(t, sidecar) != sha1Hex(v2)+"\n" {
 		t.Fatal("second publish: cab or sidecar wrong")
@@ -173,20 +177,12 @@ func TestPublishCab(t *testing.T) {
 		{"empty", nil},
 	}
 	for _, b := range bad {
-		p := filepath.Join(dir, ".wsusscn2.cab.bad.part")
-		mustWrite(t, p, b.data)
-		if err := r.PublishCab(p); err == nil {
-			t.Errorf("%s: PublishCab accepted it", b.desc)
+		if err := publish(t, r, b.data); err == nil {
+			t.Errorf("%s: accepted", b.desc)
 		}
 		if readString(t, cab) != string(v2) || readString(t, sidecar) != sha1Hex(v2)+"\n" {
 			t.Fatalf("%s: the previous catalog was not kept", b.desc)
 		}
-	}
-	if err := r.PublishCab(filepath.Join(dir, "missing.part")); err == nil {
-		t.Error("PublishCab accepted a missing file")
-	}
-	if err := r.PublishCab(cab); err == nil {
-		t.Error("PublishCab accepted the published cab itself")
 	}
 
 	// The sidecar cannot be written (a folder stands in its way): the previous cab is put back.
@@ -194,17 +190,50 @@ func TestPublishCab(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, filepath.Join(sidecar, "blocker"), nil)
-	v3 := fakeCab(8000, 4)
-	tmp3 := filepath.Join(dir, ".wsusscn2.cab.3.part")
-	mustWrite(t, tmp3, v3)
-	if err := r.PublishCab(tmp3); err == nil {
-		t.Fatal("PublishCab succeeded without writing the sidecar")
+	if err := publish(t, r, fakeCab(8000, 4)); err == nil {
+		t.Fatal("publish succeeded without writing the sidecar")
 	}
 	if readString(t, cab) != string(v2) {
 		t.Error("the previous cab was not put back after the sidecar failed")
 	}
 	if ents, _ := os.ReadDir(r.TempDir()); len(ents) != 0 {
 		t.Errorf(".tmp holds %d leftovers after a failed publish", len(ents))
+	}
+}
+
+func TestCabSnapshot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "waptwua")
+	r, err := Open(dir, WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if snap, err := r.SnapshotCab(); snap != nil || err != nil {
+		t.Fatalf("SnapshotCab without a catalog = %v, %v; want nil, nil", snap, err)
+	}
+	v1, v2 := fakeCab(5000, 1), fakeCab(6000, 2)
+	if err := publish(t, r, v1); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.SnapshotCab()
+	if err != nil || snap == nil {
+		t.Fatalf("SnapshotCab = %v, %v", snap, err)
+	}
+	if err := publish(t, r, v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Restore(); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if readString(t, filepath.Join(dir, CabName)) != string(v1) || readString(t, filepath.Join(dir, CabSHA1Name)) != sha1Hex(v1)+"\n" {
+		t.Fatal("Restore did not put the first catalog back with its sidecar")
+	}
+	snap.Release()
+	if err := snap.Restore(); err == nil {
+		t.Error("a used snapshot restored again")
+	}
+	if ents, _ := os.ReadDir(r.TempDir()); len(ents) != 0 {
+		t.Errorf(".tmp holds %d leftovers", len(ents))
 	}
 }
 
@@ -276,7 +305,7 @@ func TestCleanTemp(t *testing.T) {
 		// State after a crash between the two renames: new cab, old sidecar, pending sidecar.
 		mustWrite(t, filepath.Join(dir, CabName), newCab)
 		mustWrite(t, filepath.Join(dir, CabSHA1Name), []byte(sha1Hex(oldCab)+"\n"))
-		mustWrite(t, filepath.Join(r.TempDir(), pendingSidecar), []byte(sha1Hex(newCab)+"\n"))
+		mustWrite(t, filepath.Join(dir, pendingSidecar), []byte(sha1Hex(newCab)+"\n"))
 		if err := r.CleanTemp(); err != nil {
 			t.Fatalf("CleanTemp: %v", err)
 		}
@@ -324,27 +353,23 @@ func TestPublishCabSignedShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cabWithTail := func(reserve bool, tail int) string {
+	defer r.Close()
+	cabWithTail := func(reserve bool, tail int) []byte {
 		b := fakeCab(4096, 1)
 		flags := uint16(0)
 		if reserve {
 			flags = 0x0004
 		}
 		binary.LittleEndian.PutUint16(b[30:], flags)
-		b = append(b, make([]byte, tail)...)
-		p := filepath.Join(t.TempDir(), "new.cab")
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return append(b, make([]byte, tail)...)
 	}
-	if err := r.PublishCab(cabWithTail(true, 2048)); err != nil {
+	if err := publish(t, r, cabWithTail(true, 2048)); err != nil {
 		t.Fatalf("signed-shaped cabinet refused: %v", err)
 	}
-	if err := r.PublishCab(cabWithTail(false, 2048)); err == nil {
+	if err := publish(t, r, cabWithTail(false, 2048)); err == nil {
 		t.Fatal("trailing bytes without a header reserve accepted")
 	}
-	if err := r.PublishCab(cabWithTail(true, 5<<20)); err == nil {
+	if err := publish(t, r, cabWithTail(true, 5<<20)); err == nil {
 		t.Fatal("5 MiB of trailing bytes accepted as a signature")
 	}
 }

@@ -26,7 +26,7 @@ func TestFetchFileKilledChild(t *testing.T) {
 	}}
 	c, _ := newTestClient(t, tr, WithTimeouts(Timeouts{Idle: time.Minute, Header: time.Minute}))
 	tf := newTestFile(t, 256<<10, 99)
-	_, err := c.FetchFile(t.Context(), tf.f, dir)
+	_, err := fetchFile(t.Context(), c, tf.f, dir)
 	t.Fatalf("the download should have been killed, it ended with %v", err)
 }
 
@@ -78,7 +78,7 @@ func TestFetchFileAfterSIGKILL(t *testing.T) {
 		t.Fatalf("after SIGKILL the folder holds %q, want only the .part file", got)
 	}
 	c, _ := newTestClient(t, ms.tr)
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile after the crash: %v", err)
 	}

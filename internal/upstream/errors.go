@@ -9,13 +9,6 @@ import (
 // ErrHostNotAllowed is matched (errors.Is) by every *HostError.
 var ErrHostNotAllowed = errors.New("upstream host not allowed")
 
-// ErrInvalidName is matched by errors about a file name that cannot be written safely.
-var ErrInvalidName = errors.New("invalid update file name")
-
-// ErrCatalogMismatch is matched by errors about a catalog entry that contradicts itself
-// (the SHA-1 in the file name differs from the catalog's SHA-1): no download can satisfy it.
-var ErrCatalogMismatch = errors.New("catalog entry contradicts itself")
-
 // HostError says a URL (or a redirect target) is outside the allow-list. Nothing was
 // requested from that host.
 type HostError struct {
@@ -31,17 +24,17 @@ func (e *HostError) Error() string {
 // Is makes errors.Is(err, ErrHostNotAllowed) true.
 func (e *HostError) Is(target error) bool { return target == ErrHostNotAllowed }
 
-// DigestError says the downloaded bytes are not the file the catalog describes. The
-// partial file has been deleted; the error is not retried within the call.
-type DigestError struct {
+// SizeError says the server's file is not the one the catalog describes: it announced
+// or sent another size. The destination was emptied; the error is not retried within
+// the call.
+type SizeError struct {
 	File string // file name
-	Algo string // "size", "sha1", "sha256" or "sha1 (file name)"
-	Want string
+	Want int64
 	Got  string
 }
 
-func (e *DigestError) Error() string {
-	return fmt.Sprintf("%s: %s mismatch: want %s, got %s (corrupt download or stale catalog; the partial file was deleted, a later run downloads it again; refresh the catalog if it keeps failing)", e.File, e.Algo, e.Want, e.Got)
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%s: size mismatch: want %d, got %s (corrupt download or stale catalog; the partial file was dropped, a later run downloads it again; refresh the catalog if it keeps failing)", e.File, e.Want, e.Got)
 }
 
 // StatusError is an HTTP status the client did not expect.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -29,11 +30,11 @@ func TestFetchFileSuccess(t *testing.T) {
 	}))
 	dir := t.TempDir()
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
-	want := Result{Path: filepath.Join(dir, tf.f.Name), Size: int64(len(tf.data)), Bytes: int64(len(tf.data)), Attempts: 1}
+	want := fetched{Path: filepath.Join(dir, tf.f.Name), Result: Result{Size: int64(len(tf.data)), Bytes: int64(len(tf.data)), Attempts: 1}}
 	res.Duration = 0
 	if res != want {
 		t.Errorf("result = %+v, want %+v", res, want)
@@ -65,7 +66,7 @@ func TestFetchFileAlreadyThere(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, tf.f.Name), tf.data)
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil || !res.Cached || res.Attempts != 0 {
 		t.Fatalf("FetchFile = %+v, %v; want cached, no attempt", res, err)
 	}
@@ -77,7 +78,7 @@ func TestFetchFileAlreadyThere(t *testing.T) {
 	broken := newStandIn(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", 404) })
 	cb, _ := newTestClient(t, broken.tr)
 	mustWrite(t, filepath.Join(dir, tf.f.Name), make([]byte, len(tf.data)))
-	if _, err := cb.FetchFile(t.Context(), tf.f, dir); err == nil {
+	if _, err := fetchFile(t.Context(), cb, tf.f, dir); err == nil {
 		t.Fatal("FetchFile succeeded on a 404")
 	}
 	if got := dirNames(t, dir); len(got) != 0 {
@@ -86,7 +87,7 @@ func TestFetchFileAlreadyThere(t *testing.T) {
 
 	// A corrupt copy is replaced.
 	mustWrite(t, filepath.Join(dir, tf.f.Name), make([]byte, len(tf.data)))
-	res, err = c.FetchFile(t.Context(), tf.f, dir)
+	res, err = fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil || res.Cached || res.Attempts != 1 {
 		t.Fatalf("FetchFile over a corrupt copy = %+v, %v; want a fresh download", res, err)
 	}
@@ -111,7 +112,7 @@ func TestFetchFileResumesAfterCutConnection(t *testing.T) {
 	c, sl := newTestClient(t, ms.tr)
 	dir := t.TempDir()
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
@@ -134,7 +135,7 @@ func TestFetchFileResumesPartFromEarlierRun(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, tf.f.Name+".part"), tf.data[:40000])
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
@@ -150,7 +151,7 @@ func TestFetchFileResumesPartFromEarlierRun(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, tf.f.Name), filepath.Join(dir, tf.f.Name+".part")); err != nil {
 		t.Fatal(err)
 	}
-	res, err = c.FetchFile(t.Context(), tf.f, dir)
+	res, err = fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil || res.Attempts != 0 || ms.requests.Load() != 1 {
 		t.Fatalf("FetchFile over a complete .part = %+v, %v, %d requests; want no request", res, err, ms.requests.Load())
 	}
@@ -167,7 +168,7 @@ func TestFetchFileServerIgnoresRange(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, tf.f.Name+".part"), tf.data[:50000])
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
@@ -194,7 +195,7 @@ func TestFetchFileRangeNotSatisfiableRestarts(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, tf.f.Name+".part"), tf.data[:1000])
 
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
@@ -226,13 +227,20 @@ func TestFetchFileDigestErrors(t *testing.T) {
 			ms := newStandIn(t, func(w http.ResponseWriter, r *http.Request) { serve(w, r, tt.served) })
 			c, _ := newTestClient(t, ms.tr)
 			dir := t.TempDir()
-			_, err := c.FetchFile(t.Context(), tt.file(), dir)
-			var de *DigestError
-			if !errors.As(err, &de) {
-				t.Fatalf("err = %v, want *DigestError", err)
-			}
-			if de.Algo != tt.algo || de.File != good.f.Name || de.Want == de.Got {
-				t.Errorf("DigestError = %+v, want algo %q for %s", de, tt.algo, good.f.Name)
+			_, err := fetchFile(t.Context(), c, tt.file(), dir)
+			var de *repo.DigestError
+			var se *SizeError
+			switch {
+			case errors.As(err, &se):
+				if tt.algo != "size" || se.File != good.f.Name || se.Want != good.f.Size {
+					t.Errorf("SizeError = %+v, want algo %q for %s", se, tt.algo, good.f.Name)
+				}
+			case errors.As(err, &de):
+				if de.Algo != tt.algo || de.File != good.f.Name || de.Want == de.Got {
+					t.Errorf("DigestError = %+v, want algo %q for %s", de, tt.algo, good.f.Name)
+				}
+			default:
+				t.Fatalf("err = %v, want *repo.DigestError or *SizeError", err)
 			}
 			if n := ms.requests.Load(); n != 1 {
 				t.Errorf("%d requests, want 1: a digest mismatch is not retried", n)
@@ -283,7 +291,7 @@ func TestFetchFileRetries(t *testing.T) {
 			})
 			c, sl := newTestClient(t, ms.tr)
 			dir := t.TempDir()
-			res, err := c.FetchFile(t.Context(), tf.f, dir)
+			res, err := fetchFile(t.Context(), c, tf.f, dir)
 			if got := ms.requests.Load(); got != tt.wantCount {
 				t.Errorf("%d requests, want %d", got, tt.wantCount)
 			}
@@ -340,7 +348,7 @@ func TestFetchFileStalledBodyTimesOut(t *testing.T) {
 	dir := t.TempDir()
 
 	begin := time.Now()
-	res, err := c.FetchFile(t.Context(), tf.f, dir)
+	res, err := fetchFile(t.Context(), c, tf.f, dir)
 	if err != nil {
 		t.Fatalf("FetchFile: %v", err)
 	}
@@ -362,7 +370,7 @@ func TestFetchFileStalledHeadersTimeOut(t *testing.T) {
 		<-r.Context().Done()
 	})
 	c, _ := newTestClient(t, ms.tr, WithRetry(RetryPolicy{Attempts: 2}), WithTimeouts(Timeouts{Header: 200 * time.Millisecond}))
-	_, err := c.FetchFile(t.Context(), tf.f, t.TempDir())
+	_, err := fetchFile(t.Context(), c, tf.f, t.TempDir())
 	if !errors.Is(err, errHeaderTimeout) || ms.requests.Load() != 2 {
 		t.Fatalf("err = %v after %d requests; want a header timeout after 2", err, ms.requests.Load())
 	}
@@ -382,7 +390,7 @@ func TestFetchFileHostNotAllowed(t *testing.T) {
 		f := tf.f
 		f.URL = u
 		dir := t.TempDir()
-		_, err := c.FetchFile(t.Context(), f, dir)
+		_, err := fetchFile(t.Context(), c, f, dir)
 		var he *HostError
 		if !errors.As(err, &he) || !errors.Is(err, ErrHostNotAllowed) {
 			t.Errorf("%s: err = %v, want *HostError", u, err)
@@ -413,7 +421,7 @@ func TestFetchFileRedirects(t *testing.T) {
 	f := tf.f
 	f.URL = "http://download.windowsupdate.com/to-evil/" + tf.f.Name
 	dir := t.TempDir()
-	_, err := c.FetchFile(t.Context(), f, dir)
+	_, err := fetchFile(t.Context(), c, f, dir)
 	if !errors.Is(err, ErrHostNotAllowed) {
 		t.Fatalf("redirect to a host outside the allow-list: err = %v, want ErrHostNotAllowed", err)
 	}
@@ -425,7 +433,7 @@ func TestFetchFileRedirects(t *testing.T) {
 	}
 
 	f.URL = "http://download.windowsupdate.com/to-delivery/" + tf.f.Name
-	if _, err := c.FetchFile(t.Context(), f, dir); err != nil {
+	if _, err := fetchFile(t.Context(), c, f, dir); err != nil {
 		t.Fatalf("redirect to an allowed host: %v", err)
 	}
 	if got := ms.request(2).Host; got != "dl.delivery.mp.microsoft.com" {
@@ -455,7 +463,7 @@ func TestFetchFileThroughProxy(t *testing.T) {
 	c, _ := newTestClient(t, nil, WithProxy(proxy.URL))
 	dir := t.TempDir()
 
-	if _, err := c.FetchFile(t.Context(), tf.f, dir); err != nil {
+	if _, err := fetchFile(t.Context(), c, tf.f, dir); err != nil {
 		t.Fatalf("FetchFile through the proxy: %v", err)
 	}
 	if len(proxied) != 1 || proxied[0] != tf.f.URL {
@@ -468,79 +476,6 @@ func TestFetchFileThroughProxy(t *testing.T) {
 	}
 }
 
-func TestFetchFileConcurrentCallsShareOneDownload(t *testing.T) {
-	tf := newTestFile(t, 64<<10, 15)
-	release := make(chan struct{})
-	ms := newStandIn(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		serve(w, r, tf.data)
-	})
-	c, _ := newTestClient(t, ms.tr)
-	dir := t.TempDir()
-	key := filepath.Clean(dir) + "\x00" + tf.f.Name
-
-	const callers = 50
-	results := make([]Result, callers)
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() { results[i], errs[i] = c.FetchFile(t.Context(), tf.f, dir) })
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for c.flights.waiters(key) < callers && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-
-	if n := ms.requests.Load(); n != 1 {
-		t.Errorf("%d upstream requests for %d simultaneous needs, want 1", n, callers)
-	}
-	leaders := 0
-	for i := range callers {
-		if errs[i] != nil {
-			t.Fatalf("caller %d: %v", i, errs[i])
-		}
-		if !results[i].Shared {
-			leaders++
-		}
-	}
-	if leaders != 1 {
-		t.Errorf("%d callers report their own download, want 1", leaders)
-	}
-	checkOnly(t, dir, tf)
-}
-
-func TestFetchFileCallerGivingUpDoesNotFailOthers(t *testing.T) {
-	tf := newTestFile(t, 8<<10, 16)
-	release := make(chan struct{})
-	ms := newStandIn(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		serve(w, r, tf.data)
-	})
-	c, _ := newTestClient(t, ms.tr)
-	dir := t.TempDir()
-	key := filepath.Clean(dir) + "\x00" + tf.f.Name
-
-	ctx1, cancel1 := context.WithCancel(t.Context())
-	err1 := make(chan error, 1)
-	go func() { _, err := c.FetchFile(ctx1, tf.f, dir); err1 <- err }()
-	err2 := make(chan error, 1)
-	go func() { _, err := c.FetchFile(t.Context(), tf.f, dir); err2 <- err }()
-	for deadline := time.Now().Add(10 * time.Second); c.flights.waiters(key) < 2 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel1()
-	if err := <-err1; !errors.Is(err, context.Canceled) {
-		t.Errorf("first caller: err = %v, want context.Canceled", err)
-	}
-	close(release)
-	if err := <-err2; err != nil {
-		t.Fatalf("second caller: %v", err)
-	}
-	checkOnly(t, dir, tf)
-}
-
 func TestFetchFileRefusesBadEntries(t *testing.T) {
 	tf := newTestFile(t, 1000, 17)
 	other := newTestFile(t, 1000, 18)
@@ -550,17 +485,17 @@ func TestFetchFileRefusesBadEntries(t *testing.T) {
 		f    wu.File
 		is   error
 	}{
-		{"name not the URL's base name", wu.File{Name: "other.cab", URL: tf.f.URL, SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"path in the name", wu.File{Name: "../" + tf.f.Name, URL: tf.f.URL, SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"URL ends in a slash", wu.File{URL: base, SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"URL base is ..", wu.File{URL: base + "x/..", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"encoded slash", wu.File{URL: base + "..%2fetc%2fpasswd", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"encoded backslash", wu.File{URL: base + "..%5cwin.ini", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"NUL", wu.File{URL: base + "a%00.cab", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"temporary name", wu.File{URL: base + "a.cab.part", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"hidden name", wu.File{URL: base + ".tmp", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"the catalog's own name", wu.File{URL: base + "wsusscn2.cab", SHA1: tf.f.SHA1}, ErrInvalidName},
-		{"catalog SHA-1 differs from the name's", wu.File{URL: tf.f.URL, SHA1: other.f.SHA1}, ErrCatalogMismatch},
+		{"name not the URL's base name", wu.File{Name: "other.cab", URL: tf.f.URL, SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"path in the name", wu.File{Name: "../" + tf.f.Name, URL: tf.f.URL, SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"URL ends in a slash", wu.File{URL: base, SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"URL base is ..", wu.File{URL: base + "x/..", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"encoded slash", wu.File{URL: base + "..%2fetc%2fpasswd", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"encoded backslash", wu.File{URL: base + "..%5cwin.ini", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"NUL", wu.File{URL: base + "a%00.cab", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"temporary name", wu.File{URL: base + "a.cab.part", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"hidden name", wu.File{URL: base + ".tmp", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"the catalog's own name", wu.File{URL: base + "wsusscn2.cab", SHA1: tf.f.SHA1}, repo.ErrInvalidName},
+		{"catalog SHA-1 differs from the name's", wu.File{URL: tf.f.URL, SHA1: other.f.SHA1}, repo.ErrCatalogMismatch},
 		{"no digest at all", wu.File{URL: base + "plain.cab"}, nil},
 		{"bad SHA-1", wu.File{URL: base + "plain.cab", SHA1: "xyz"}, nil},
 	}
@@ -569,7 +504,7 @@ func TestFetchFileRefusesBadEntries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			dir := t.TempDir()
-			_, err := c.FetchFile(t.Context(), tt.f, dir)
+			_, err := fetchFile(t.Context(), c, tt.f, dir)
 			if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) {
 				t.Fatalf("err = %v, want %v", err, tt.is)
 			}
@@ -597,7 +532,7 @@ func TestFetchFileContextCanceledStopsRetries(t *testing.T) {
 			return errors.New("the shared download was not canceled when its caller gave up")
 		}
 	}))
-	_, err := c.FetchFile(ctx, tf.f, t.TempDir())
+	_, err := fetchFile(ctx, c, tf.f, t.TempDir())
 	if !errors.Is(err, context.Canceled) || ms.requests.Load() != 1 {
 		t.Fatalf("err = %v after %d requests, want context.Canceled after 1", err, ms.requests.Load())
 	}

@@ -106,21 +106,3 @@ func TestParseContentRange(t *testing.T) {
 		}
 	}
 }
-
-func TestSHA1FromName(t *testing.T) {
-	h := "d2c6a58e5f1bd13b2b8e0e0e79bb2ec4b1e5aa10"
-	tests := map[string]string{
-		"windows10.0-kb5034441-x64_" + h + ".cab":         h,
-		"ndp48-kb4486153-x86-x64-allos-enu_" + h + ".exe": h,
-		"x_D2C6A58E5F1BD13B2B8E0E0E79BB2EC4B1E5AA10.msu":  h,
-		"x_" + h:               h,
-		"x-" + h + ".cab":      "",
-		"x_" + h[:39] + ".cab": "",
-		"mpam-fe.exe":          "",
-	}
-	for in, want := range tests {
-		if got := sha1FromName(in); got != want {
-			t.Errorf("sha1FromName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

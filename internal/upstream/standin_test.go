@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -160,6 +161,9 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
+		if e.Name() == repo.TempDirName {
+			continue // the repository's own work folder
+		}
 		out = append(out, e.Name())
 	}
 	sort.Strings(out)
@@ -191,3 +195,41 @@ func checkOnly(t *testing.T, dir string, tf testFile) {
 		t.Fatal("downloaded bytes differ from the served file")
 	}
 }
+
+// fetched is what fetchFile tells of a download into a repository folder.
+type fetched struct {
+	Result
+	Path   string
+	Cached bool
+}
+
+// fetchFile downloads f into the repository folder dir as the server's jobs do: the
+// repository's writer receives the bytes, checks them and puts the file in place.
+func fetchFile(ctx context.Context, c *Client, f wu.File, dir string) (fetched, error) {
+	rp, err := repo.Open(dir, repo.WithLogger(discardLogger()))
+	if err != nil {
+		return fetched{}, err
+	}
+	defer rp.Close()
+	name, want, err := repo.FileOf(f)
+	if err != nil {
+		return fetched{}, err
+	}
+	out := fetched{Path: filepath.Join(dir, name)}
+	s, cached, err := rp.Write(name, want, func(w *repo.Writer) error {
+		var ferr error
+		out.Result, ferr = c.Fetch(ctx, f, w)
+		return ferr
+	})
+	out.Cached = cached
+	if cached {
+		out.Size = s.Size
+	}
+	return out, err
+}
+
+// memDest is a Destination in memory.
+type memDest struct{ bytes.Buffer }
+
+func (m *memDest) Offset() int64 { return int64(m.Len()) }
+func (m *memDest) Reset() error  { m.Buffer.Reset(); return nil }

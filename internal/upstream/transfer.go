@@ -3,28 +3,23 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// transfer is one resource being downloaded into an open temporary file, across attempts.
+// transfer is one resource being downloaded into a destination, across attempts.
 type transfer struct {
 	url  string
 	name string // file name, for messages and progress
-	file *os.File
+	dst  Destination
 
-	offset int64 // bytes in file, all of them hashed
-	sha1   hash.Hash
-	sha256 hash.Hash
+	offset int64 // bytes the destination holds
 
 	size            int64 // expected total, -1 when unknown
 	sizeFromCatalog bool  // a different size means a different file (not retried)
@@ -41,43 +36,23 @@ type transfer struct {
 	resumed  bool
 }
 
-// restart empties the file: the server sends the whole body again.
+// restart empties the destination: the server sends the whole body again.
 func (t *transfer) restart() error {
-	if err := t.file.Truncate(0); err != nil {
-		return fmt.Errorf("%s: truncating %s: %w (check the repository folder's permissions)", t.name, t.file.Name(), err)
-	}
-	if _, err := t.file.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("%s: rewinding %s: %w", t.name, t.file.Name(), err)
+	if err := t.dst.Reset(); err != nil {
+		return fmt.Errorf("%s: starting over: %w", t.name, err)
 	}
 	t.offset = 0
-	t.sha1.Reset()
-	t.sha256.Reset()
 	t.resumed = false
 	return nil
 }
 
-// loadPart hashes the bytes already in the file (a partial download from an earlier call)
-// and positions the file after them, or empties it when it is longer than the expected size.
-func (t *transfer) loadPart() error {
-	fi, err := t.file.Stat()
-	if err != nil {
-		return fmt.Errorf("%s: %w", t.file.Name(), err)
-	}
-	n := fi.Size()
-	if n == 0 || (t.size >= 0 && n > t.size) {
-		return t.restart()
-	}
-	if _, err := io.Copy(io.MultiWriter(t.sha1, t.sha256), io.NewSectionReader(t.file, 0, n)); err != nil {
-		return fmt.Errorf("%s: reading the partial download %s: %w (delete it to start over)", t.name, t.file.Name(), err)
-	}
-	if _, err := t.file.Seek(n, io.SeekStart); err != nil {
-		return fmt.Errorf("%s: %w", t.file.Name(), err)
-	}
-	t.offset = n
-	return nil
+// sizeError is a size mismatch that proves the server's file is not the one wanted:
+// the destination is emptied, the error is not retried.
+func (t *transfer) sizeError(got string) error {
+	_ = t.dst.Reset()
+	t.offset = 0
+	return &SizeError{File: t.name, Want: t.size, Got: got}
 }
-
-func (t *transfer) sha1Hex() string { return hex.EncodeToString(t.sha1.Sum(nil)) }
 
 // run makes attempts until one succeeds, a permanent error occurs, ctx ends or the
 // retry policy is exhausted.
@@ -207,15 +182,15 @@ func (t *transfer) expectTotal(total int64) error {
 			t.size = -1
 		}
 	case t.sizeFromCatalog && total != t.size:
-		return &DigestError{File: t.name, Algo: "size", Want: strconv.FormatInt(t.size, 10), Got: strconv.FormatInt(total, 10) + " (announced by the server)"}
+		return t.sizeError(strconv.FormatInt(total, 10) + " (announced by the server)")
 	case !t.sizeFromCatalog:
 		t.size = total
 	}
 	return nil
 }
 
-// copyBody appends the response body to the file, hashing as it goes. A body that sends
-// nothing for the idle timeout is abandoned (cancel with errStalled).
+// copyBody appends the response body to the destination. A body that sends nothing for
+// the idle timeout is abandoned (cancel with errStalled).
 func (c *Client) copyBody(actx context.Context, t *transfer, resp *http.Response, cancel context.CancelCauseFunc) error {
 	idle := time.AfterFunc(c.timeouts.Idle, func() { cancel(errStalled) })
 	defer idle.Stop()
@@ -229,9 +204,10 @@ func (c *Client) copyBody(actx context.Context, t *transfer, resp *http.Response
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			idle.Reset(c.timeouts.Idle)
-			w, werr := t.file.Write(buf[:n])
-			t.sha1.Write(buf[:w])
-			t.sha256.Write(buf[:w])
+			if t.size >= 0 && t.offset+int64(n) > t.size {
+				return t.sizeError("more (the server sent extra bytes)")
+			}
+			w, werr := t.dst.Write(buf[:n])
 			t.offset += int64(w)
 			t.bytes += int64(w)
 			got += int64(w)
@@ -239,10 +215,7 @@ func (c *Client) copyBody(actx context.Context, t *transfer, resp *http.Response
 				c.progress(t.name, t.offset, t.size)
 			}
 			if werr != nil {
-				return fmt.Errorf("%s: writing %s: %w (check free space and permissions of the repository folder)", t.name, t.file.Name(), werr)
-			}
-			if t.size >= 0 && t.offset > t.size {
-				return &DigestError{File: t.name, Algo: "size", Want: strconv.FormatInt(t.size, 10), Got: "more (the server sent extra bytes)"}
+				return fmt.Errorf("%s: %w", t.name, werr)
 			}
 		}
 		if rerr == io.EOF {

@@ -1,7 +1,8 @@
-// Package upstream is the server's HTTP client for Microsoft's update servers: it fetches
-// the offline catalog wsusscn2.cab with a conditional GET and the update files with resume,
-// retry, digest checks and a host allow-list (REFERENCE §1), and writes nothing visible
-// until a file is complete and verified.
+// Package upstream is the HTTP client for Microsoft's update servers: it streams the
+// offline catalog wsusscn2.cab (conditional GET) and the update files into a
+// Destination, with resume, retry, timeouts and a host allow-list (REFERENCE §1). It
+// writes no file: the destination (a *repo.Writer) verifies the bytes and puts them in
+// place.
 package upstream
 
 import (
@@ -108,7 +109,6 @@ type Client struct {
 	rand      func() float64
 	progress  Progress
 	log       *slog.Logger
-	flights   flightGroup
 }
 
 type settings struct {
