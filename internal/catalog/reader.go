@@ -53,6 +53,12 @@ type Options struct {
 	// NoDescriptions leaves Update.Description empty: descriptions are the bulk of
 	// the text a catalog holds, and listings do not need them.
 	NoDescriptions bool
+	// Verify tests the whole outer cabinet in the same pass: the bytes of every member
+	// are decoded and checked (checksums, sizes), the ones the catalog does not need
+	// too, so that a read that succeeds has tested the cabinet as "cab test" does and
+	// the catalog sync decompresses wsusscn2.cab once. Without it, members and tails
+	// the catalog does not need may be skipped undecoded.
+	Verify bool
 	// Emit, when set, receives each software update in package.xml order instead of
 	// Catalog.Updates collecting them (the record is reused: copy what you keep).
 	Emit func(*wu.Update) error
@@ -180,7 +186,11 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Catalo
 			rd.worker(ws)
 		}()
 	}
-	walkErr := outer.Walk(rd.outerMember)
+	walk := rd.outerMember
+	if opts.Verify {
+		walk = rd.verifiedMember
+	}
+	walkErr := outer.Walk(walk)
 	if walkErr == nil {
 		walkErr = rd.finishWalk()
 	}
@@ -395,6 +405,17 @@ func (rd *reader) outerMember(f *cab.File, r io.Reader) error {
 		rd.warn.add("unexpected member", "%s: member %s is neither index.xml nor a cabinet; skipped", outerName, f.Name)
 		return nil
 	}
+}
+
+// verifiedMember is outerMember, then decodes what it left of the member (Options.Verify).
+func (rd *reader) verifiedMember(f *cab.File, r io.Reader) error {
+	if err := rd.outerMember(f, r); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("%s: member %s: %w", outerName, f.Name, err)
+	}
+	return nil
 }
 
 // checkInnerSize enforces Options.MaxInnerCab.

@@ -1,11 +1,14 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/openwua/waptwua/internal/cab"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -100,4 +103,48 @@ func TestReadOptions(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+}
+
+// TestReadVerify: a member the catalog does not need is not decoded by a plain read,
+// and a damaged one fails a read with Options.Verify, which tests the whole cabinet.
+func TestReadVerify(t *testing.T) {
+	fx := loadFixture(t, "basic")
+	names := make([]string, 0, len(fx.cabs))
+	for n := range fx.cabs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	main := []cabMember{{"index.xml", fx.index}, {"package.cab", packCab(t, 0, []cabMember{{"package.xml", fx.pkg}})}}
+	for _, n := range names {
+		main = append(main, cabMember{n, packCab(t, 0, fx.cabs[n])})
+	}
+	extra := []cabMember{{"readme.txt", bytes.Repeat([]byte("not part of the catalog "), 2000)}}
+	data := packFolders(t, cab.MethodLZX, cab.WriterOptions{}, main, extra)
+
+	ctx := context.Background()
+	read := func(data []byte, verify bool) (*Catalog, error) {
+		return Read(ctx, bytesReaderAt(data), int64(len(data)), Options{Verify: verify})
+	}
+	good, err := read(data, true)
+	if err != nil {
+		t.Fatalf("verified read of a sound cabinet: %v", err)
+	}
+	plain, err := read(data, false)
+	if err != nil || len(plain.Updates) != len(good.Updates) || len(good.Updates) == 0 {
+		t.Fatalf("plain read: %v, %d updates; verified read: %d updates", err, len(plain.Updates), len(good.Updates))
+	}
+
+	c, err := cab.Open(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := append([]byte(nil), data...)
+	damaged[c.Folders[1].DataOffset+8+100] ^= 0xff // inside the first data block of readme.txt's folder
+	if _, err := read(damaged, false); err != nil {
+		t.Fatalf("plain read decoded the member it does not need: %v", err)
+	}
+	_, err = read(damaged, true)
+	if err == nil || !strings.Contains(err.Error(), "readme.txt") || !errors.Is(err, cab.ErrCorrupt) {
+		t.Fatalf("verified read of a damaged cabinet = %v, want an error naming readme.txt and matching cab.ErrCorrupt", err)
+	}
 }

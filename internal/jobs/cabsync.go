@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 
-	"github.com/openwua/waptwua/internal/cab"
 	"github.com/openwua/waptwua/internal/cab/authenticode"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/repo"
@@ -61,10 +60,11 @@ func (r *Runner) lastGood(ctx context.Context) (store.CabSync, bool, error) {
 
 // syncCab is one run of the cab-sync job (see SyncCab).
 //
-// Steps: history row "downloading"; conditional GET (304: "skipped"); "checking": full
-// cabinet test, the Authenticode signature when roots are configured, and the catalog
-// read from the downloaded file; then the cab is published (atomic rename and .sha1);
-// "importing": the catalog goes into the store in one transaction; "finished".
+// Steps: history row "downloading": conditional GET into the repository's staged
+// catalog (304: "skipped"); "checking": cabinet shape and SHA-1, the Authenticode
+// signature, then the catalog read, which decodes and tests the whole cabinet in the
+// same pass; then the cab is published (atomic rename and .sha1); "importing": the
+// catalog goes into the store in one transaction; "finished".
 //
 // Any failure leaves the previous cab and catalog in place: everything that reads the
 // new file is done before it is published, and when the import fails after the
@@ -169,10 +169,8 @@ func (r *Runner) syncCab(ctx context.Context, arg runArg) (store.CabSync, error)
 	if err := r.checkSignature(staged, sums.Size); err != nil {
 		return fail(err)
 	}
-	if err := r.checkCab(ctx, staged, sums.Size); err != nil {
-		return fail(err)
-	}
-	cat, err := catalog.Read(ctx, staged, sums.Size, catalog.Options{Language: r.set.CatalogLanguage})
+	// One pass decodes the whole cabinet: the catalog read tests every member too.
+	cat, err := catalog.Read(ctx, staged, sums.Size, catalog.Options{Language: r.set.CatalogLanguage, Verify: true})
 	if err != nil {
 		return fail(fmt.Errorf("wsusscn2.cab: reading the catalog: %w (the file is not a usable offline catalog; the previous one stays in use)", err))
 	}
@@ -222,36 +220,6 @@ func (r *Runner) importCatalog(ctx context.Context, cat *catalog.Catalog, setSta
 	}
 	r.log.Info("catalog imported", "job", JobCabSync, "updates", imp.Seen, "inserted", imp.Inserted, "changed", imp.Changed,
 		"removed", imp.Removed, "demoted", imp.Demoted, "categories", imp.Categories)
-	return nil
-}
-
-// checkCab tests the downloaded cab: every member of the cabinet decodes in full.
-func (r *Runner) checkCab(ctx context.Context, ra io.ReaderAt, size int64) error {
-	c, err := cab.Open(ra, size, cab.WithName("wsusscn2.cab"))
-	if err != nil {
-		return fmt.Errorf("wsusscn2.cab: cabinet test failed: %w (the download is damaged or not a cabinet; the previous cab stays in use)", err)
-	}
-	members := 0
-	err = c.Walk(func(m *cab.File, rd io.Reader) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := io.Copy(io.Discard, rd)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", m.Name, err)
-		}
-		if n != m.Size {
-			return fmt.Errorf("member %s: %d bytes decoded, %d declared: %w", m.Name, n, m.Size, cab.ErrCorrupt)
-		}
-		members++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("wsusscn2.cab: cabinet test failed: %w (the download is damaged; the previous cab stays in use)", err)
-	}
-	if members == 0 {
-		return fmt.Errorf("wsusscn2.cab: cabinet test failed: the cabinet holds no file (not an offline catalog)")
-	}
 	return nil
 }
 
