@@ -20,6 +20,7 @@ build:
 bench:
 	./bench/cab.sh
 	./bench/catalog.sh
+	./bench/cabsync.sh
 
 fuzz:
 	$(GO) test ./internal/lzx -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s

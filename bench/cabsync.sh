@@ -22,7 +22,7 @@ RUNS=${RUNS:-3}
 OUT=bench/out
 mkdir -p "$OUT"
 
-for tool in cabextract curl python3; do
+for tool in cabextract curl python3 /usr/bin/time; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "cabsync.sh: $tool is missing (apt-get install cabextract curl python3)" >&2
 		exit 2
@@ -96,6 +96,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 : >"$tmp/sync.t"
 : >"$tmp/check.t"
 : >"$tmp/import.t"
+: >"$tmp/cpu.t"
 for i in $(seq "$RUNS"); do
 	t0=$(now)
 	curl -sf -o "$tmp/dl.cab" "$URL"
@@ -114,7 +115,7 @@ allowed_upstream_hosts = 127.0.0.1
 cab_signature_check = False
 INI
 	t0=$(now)
-	if ! "$BIN" catalog sync --force --log-level info --config "$tmp/waptserver.ini" >"$tmp/sync.out" 2>"$tmp/sync.err"; then
+	if ! /usr/bin/time -f "%U %S" -o "$tmp/sync.cpu" "$BIN" catalog sync --force --log-level info --config "$tmp/waptserver.ini" >"$tmp/sync.out" 2>"$tmp/sync.err"; then
 		echo "cabsync.sh: catalog sync failed:" >&2
 		cat "$tmp/sync.err" "$tmp/sync.out" >&2
 		exit 1
@@ -122,22 +123,26 @@ INI
 	ts=$(elapsed "$t0")
 	rm -rf "$data"
 	read -r tk ti < <(phases "$tmp/sync.err")
+	tu=$(awk '{printf "%.2f", $1 + $2}' "$tmp/sync.cpu")
+	echo "$tu" >>"$tmp/cpu.t"
 	echo "$tc" >>"$tmp/curl.t"
 	echo "$tx" >>"$tmp/cabx.t"
 	echo "$ts" >>"$tmp/sync.t"
 	echo "$tk" >>"$tmp/check.t"
 	echo "$ti" >>"$tmp/import.t"
-	printf 'run %d: curl %.2fs, cabextract -t %.2fs, catalog sync %.2fs (check %.2fs, import %.2fs; %s)\n' "$i" "$tc" "$tx" "$ts" "$tk" "$ti" "$(cat "$tmp/sync.out")"
+	printf 'run %d: curl %.2fs, cabextract -t %.2fs, catalog sync %.2fs, %.2fs CPU (check %.2fs, import %.2fs; %s)\n' "$i" "$tc" "$tx" "$ts" "$tu" "$tk" "$ti" "$(cat "$tmp/sync.out")"
 done
 c=$(median <"$tmp/curl.t")
 x=$(median <"$tmp/cabx.t")
 s=$(median <"$tmp/sync.t")
 k=$(median <"$tmp/check.t")
 m=$(median <"$tmp/import.t")
+u=$(median <"$tmp/cpu.t")
 echo "== results ($RUNS runs, medians)"
 printf 'download (curl)          %.2f s\n' "$c"
 printf 'decode (cabextract -t)   %.2f s\n' "$x"
 printf 'catalog sync             %.2f s\n' "$s"
+printf '  CPU time (user+sys)  %.2f s on %d CPUs (less sensitive to other load than wall times)\n' "$u" "$(nproc)"
 printf '  of which check phase   %.2f s (cabinet test, signature, catalog read)\n' "$k"
 printf '  of which import        %.2f s\n' "$m"
 printf 'ratio sync / (curl + cabextract -t)  %.2fx\n' "$(awk -v s="$s" -v c="$c" -v x="$x" 'BEGIN {print s / (c + x)}')"

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openwua/waptwua/internal/cab/authenticode/authenticodetest"
 )
 
 // Tests of "cab list", "cab test" and "cab extract", run through run() as a user would.
@@ -236,5 +239,40 @@ func TestCabExtractUnsafeName(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "welcome.c")); err != nil {
 		t.Errorf("the safe member was not extracted: %v", err)
+	}
+}
+
+// A member with an empty name and a cabinet without members are refused, as cabextract
+// refuses them.
+func TestCabTestRefusesWhatCabextractRefuses(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, files []authenticodetest.File) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, authenticodetest.MinimalCab(t, files), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	emptyName := write("empty-name.cab", []authenticodetest.File{{Name: "", Data: []byte("no name")}})
+	noMembers := write("no-members.cab", nil)
+	good := write("good.cab", []authenticodetest.File{{Name: "a.txt", Data: []byte("a")}})
+
+	code, out, errOut := runCLI("cab", "test", emptyName)
+	wantFailure(t, code, errOut, "1 of 1 members failed")
+	if !strings.Contains(out, "FAILED member 1 (7 bytes in folder 0): empty name") {
+		t.Errorf("no FAILED line for the unnamed member:\n%s", out)
+	}
+	code, _, errOut = runCLI("cab", "test", noMembers)
+	wantFailure(t, code, errOut, "no-members.cab: the cabinet holds no member (cabextract refuses it too)")
+	if code, out, errOut := runCLI("cab", "test", good); code != 0 || !strings.Contains(out, "OK, 1 members") {
+		t.Errorf("a one-member cabinet: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := exec.LookPath("cabextract"); err != nil {
+		t.Fatal("cabextract is not installed (apt-get install cabextract): the reference tool of this test")
+	}
+	for _, p := range []string{emptyName, noMembers} {
+		if out, err := exec.Command("cabextract", "-q", "-t", p).CombinedOutput(); err == nil {
+			t.Errorf("cabextract accepts %s (%s): the reference changed", filepath.Base(p), out)
+		}
 	}
 }

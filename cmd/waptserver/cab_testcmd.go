@@ -23,7 +23,8 @@ func newCabTestCmd() *cobra.Command {
 		Short: "Decompress every member of a cabinet file and verify its checksums",
 		Long: `Decompress every member of a cabinet file, verifying the data blocks' checksums,
 without writing anything. Each member that fails is reported on a FAILED line and the
-test goes on with the next folder; the command fails if any member did. With --sha256
+test goes on with the next folder; the command fails if any member did, if a member has
+an empty name, or if the cabinet holds no member (cabextract refuses both too). With --sha256
 each good member is printed as "<sha256> <size> <name>" (names with / separators).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +49,12 @@ each good member is printed as "<sha256> <size> <name>" (names with / separators
 					return err
 				}
 				members++
+				if f.Name == "" {
+					// cabextract refuses such a cabinet: the member cannot be named on disk.
+					failed++
+					fmt.Fprintf(out, "FAILED member %d (%d bytes in folder %d): empty name, not a usable file name (cabextract refuses it too)\n", members, f.Size, f.Folder)
+					return nil
+				}
 				var dst io.Writer = io.Discard
 				if h != nil {
 					h.Reset()
@@ -73,6 +80,9 @@ each good member is printed as "<sha256> <size> <name>" (names with / separators
 			}
 			if err != nil {
 				return fmt.Errorf("cab test: %s: %w", args[0], err)
+			}
+			if members == 0 {
+				return fmt.Errorf("cab test: %s: the cabinet holds no member (cabextract refuses it too): an empty or damaged file, not a usable cabinet", args[0])
 			}
 			if failed > 0 {
 				return fmt.Errorf("cab test: %s: %d of %d members failed (see the FAILED lines)", args[0], failed, members)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,19 +12,21 @@ import (
 )
 
 // newCabVerifyCmd checks the Authenticode signature of a signed cabinet such as
-// wsusscn2.cab against root certificates given on the command line.
+// wsusscn2.cab against Microsoft's built-in roots or the roots given on the command line.
 func newCabVerifyCmd() *cobra.Command {
 	var roots []string
 	cmd := &cobra.Command{
-		Use:   "verify FILE --roots PEM [--roots PEM...]",
+		Use:   "verify FILE [--roots PEM...]",
 		Short: "Check the Authenticode signature of a signed cabinet (such as wsusscn2.cab)",
 		Long: `Check that FILE carries a valid Authenticode signature: its content matches the
-signed digest, the signer signed it, and the signer's certificate chains to one of the
---roots certificates for code signing, today. Prints the signer and "signature OK", or
-the reason and exits with status 1.`,
+signed digest, the signer signed it, and the signer's certificate chains for code
+signing, today, to one of the --roots certificates or, without --roots, to one of
+Microsoft's two code-signing roots built into waptserver (the roots the server checks
+wsusscn2.cab against by default). Prints the signer and "signature OK", or the reason
+and exits with status 1.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("cab verify: expected one FILE, got %d arguments (usage: waptserver cab verify FILE --roots PEM)", len(args))
+				return fmt.Errorf("cab verify: expected one FILE, got %d arguments (usage: waptserver cab verify FILE [--roots PEM])", len(args))
 			}
 			return nil
 		},
@@ -33,7 +34,7 @@ the reason and exits with status 1.`,
 			return runCabVerify(cmd.OutOrStdout(), args[0], roots, time.Now)
 		},
 	}
-	cmd.Flags().StringArrayVar(&roots, "roots", nil, "trusted root certificates, PEM or DER file (repeat for several)")
+	cmd.Flags().StringArrayVar(&roots, "roots", nil, "trusted root certificates, PEM or DER file (repeat for several; default: Microsoft's built-in roots)")
 	return cmd
 }
 
@@ -69,10 +70,10 @@ func runCabVerify(out io.Writer, path string, rootFiles []string, now func() tim
 }
 
 // loadRoots reads every --roots file, PEM (any number of certificates) or one DER
-// certificate, as Microsoft publishes its roots.
+// certificate, as Microsoft publishes its roots. No file: Microsoft's built-in roots.
 func loadRoots(files []string) (*x509.CertPool, error) {
 	if len(files) == 0 {
-		return nil, errors.New("cab verify: no trusted roots (pass --roots FILE.pem with the root that issued the signer, for wsusscn2.cab the Microsoft root)")
+		return authenticode.MicrosoftRoots(), nil
 	}
 	pool := x509.NewCertPool()
 	for _, name := range files {

@@ -256,6 +256,7 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 	}
 	runner, err = jobs.New(st, up, rp, jobs.Settings{
 		CabURL:               d.standin.url + demoCabPath,
+		CabRoots:             d.standin.roots, // the stand-in signs its catalog with a root of its own
 		MissingFilesInterval: time.Minute,
 		DownloadConcurrency:  4,
 		Instance:             "demo",

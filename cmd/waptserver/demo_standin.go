@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,17 +15,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/cab/authenticode"
+	"github.com/openwua/waptwua/internal/cab/authenticode/pki"
 	"github.com/openwua/waptwua/internal/catalog"
 )
 
 // standin plays Microsoft's update servers for the demo: it serves the synthetic
-// wsusscn2.cab and the update files of its catalog (generated on the fly, with the
+// wsusscn2.cab, signed as Microsoft signs the real one but by a throw-away root of its
+// own (roots), and the update files of its catalog (generated on the fly, with the
 // digests the catalog gives), on a local port. The server's Microsoft client dials it
 // whatever host a URL names (download.windowsupdate.com ...), so the catalog's URLs stay
-// Microsoft's.
+// Microsoft's. The demo server trusts roots for the catalog, so its signature check
+// stays on.
 type standin struct {
-	url   string // http://127.0.0.1:port
-	host  string // 127.0.0.1:port
+	roots *x509.CertPool // the root of the catalog's signature
+	url   string         // http://127.0.0.1:port
+	host  string         // 127.0.0.1:port
 	cab   string
 	files map[string]catalog.SynthFile // by URL path
 	hs    *http.Server
@@ -35,7 +41,11 @@ type standin struct {
 }
 
 func newStandin(cabPath string, man *catalog.SynthManifest, log *slog.Logger) (*standin, error) {
-	s := &standin{cab: cabPath, files: map[string]catalog.SynthFile{}, done: make(chan struct{}), log: log, delay: 400 * time.Millisecond}
+	roots, err := signStandinCatalog(cabPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &standin{roots: roots, cab: cabPath, files: map[string]catalog.SynthFile{}, done: make(chan struct{}), log: log, delay: 400 * time.Millisecond}
 	for _, f := range man.Files {
 		u, err := url.Parse(f.URL)
 		if err != nil {
@@ -115,4 +125,25 @@ func (s *standin) Close() error {
 	err := s.hs.Shutdown(ctx)
 	<-s.done
 	return err
+}
+
+// signStandinCatalog signs the catalog at path with a throw-away root made for this run
+// and returns that root.
+func signStandinCatalog(path string) (*x509.CertPool, error) {
+	p, err := pki.New(pki.Options{CAName: "waptwua demo stand-in root", SignerCN: "waptwua demo stand-in catalog signer"})
+	if err != nil {
+		return nil, fmt.Errorf("stand-in for Microsoft: %w", err)
+	}
+	unsigned, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("stand-in for Microsoft: %w", err)
+	}
+	signed, err := authenticode.Signer{Cert: p.Signer, Key: p.Key}.Sign(unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("stand-in for Microsoft: signing the catalog: %w", err)
+	}
+	if err := os.WriteFile(path, signed, 0o600); err != nil {
+		return nil, fmt.Errorf("stand-in for Microsoft: %w", err)
+	}
+	return p.Pool(), nil
 }

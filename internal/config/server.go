@@ -16,7 +16,7 @@ import (
 const (
 	DefaultListen               = "127.0.0.1:8080"
 	DefaultData                 = "./var"
-	DefaultWsusscn2URL          = "http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab"
+	DefaultWsusscn2URL          = "https://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab"
 	DefaultCabSyncJitter        = 30 * time.Minute
 	DefaultMissingFilesInterval = 30 * time.Minute
 	// DefaultMaxCatalogAge: /readyz says not ready when the last successful catalog
@@ -91,11 +91,13 @@ type Server struct {
 	// TLSCert and TLSKey: PEM files to serve HTTPS; both or neither.
 	TLSCert string
 	TLSKey  string
-	// CabTrustedRoots: PEM file of roots accepted for the catalog's Authenticode
-	// signature (Microsoft's code-signing roots for the real wsusscn2.cab). Empty: the
-	// signature is not checked and every sync logs a warning; the project ships no
-	// Microsoft root, so set it in production.
+	// CabTrustedRoots: PEM file of the roots accepted for the catalog's Authenticode
+	// signature, replacing the built-in ones. Empty: Microsoft's two code-signing roots,
+	// which the project embeds.
 	CabTrustedRoots string
+	// CabSignatureCheck (cab_signature_check, default True): False imports wsusscn2.cab
+	// without checking its signature, with a warning at every sync.
+	CabSignatureCheck bool
 	// PackageTrustedCerts: PEM file, or folder of .pem/.crt files, of the certificates
 	// that signed rules packages must chain to (package_trusted_certs). Empty: uploaded
 	// packages are stored but marked unverified and never served to agents.
@@ -131,7 +133,7 @@ type Server struct {
 var optionsKeys = []string{
 	"listen", "data", "waptwua_folder", "db_url", "http_proxy", "wsusscn2_url",
 	"allowed_upstream_hosts", "cab_sync_time", "cab_sync_jitter", "missing_files_interval",
-	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "package_trusted_certs",
+	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "cab_signature_check", "package_trusted_certs",
 	"package_signing_key", "package_signing_cert", "package_signing_key_password_file",
 	"enrollment_secret", "max_report_bytes", "download_concurrency", "max_catalog_age",
 }
@@ -175,6 +177,7 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		TLSCert:              r.str("tls_cert", ""),
 		TLSKey:               r.str("tls_key", ""),
 		CabTrustedRoots:      r.str("cab_trusted_roots", ""),
+		CabSignatureCheck:    r.boolean("cab_signature_check", true),
 		PackageTrustedCerts:  r.str("package_trusted_certs", ""),
 
 		PackageSigningKey:             r.str("package_signing_key", ""),

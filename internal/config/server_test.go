@@ -17,8 +17,9 @@ func defaultServer(source string) *Server {
 		Listen:               "127.0.0.1:8080",
 		Data:                 "./var",
 		WaptwuaFolder:        "./var" + string(filepath.Separator) + "waptwua",
-		Wsusscn2URL:          "http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab",
+		Wsusscn2URL:          "https://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab",
 		AllowedUpstreamHosts: DefaultAllowedUpstreamHosts(),
+		CabSignatureCheck:    true,
 		CabSyncTime:          TimeOfDay{Hour: 3},
 		CabSyncJitter:        30 * time.Minute,
 		MissingFilesInterval: 30 * time.Minute,
@@ -73,6 +74,7 @@ cleanup_window = 23:00-01:00
 tls_cert = /etc/waptserver/tls.crt
 tls_key = /etc/waptserver/tls.key
 cab_trusted_roots = /etc/waptserver/ms-roots.pem
+cab_signature_check = False
 enrollment_secret = 0123456789abcdef0123
 max_report_bytes = 16MiB
 download_concurrency = 8
@@ -102,7 +104,7 @@ secret_key = kept by the original, unknown here
 		MaxReportBytes:       16 << 20,
 		MaxCatalogAge:        8 * 24 * time.Hour,
 		DownloadConcurrency:  8,
-		Warnings:             []string{`/etc/waptserver/waptserver.ini:20: [options] unknown key "secret_key" ignored`},
+		Warnings:             []string{`/etc/waptserver/waptserver.ini:21: [options] unknown key "secret_key" ignored`},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("ParseServer() mismatch (-want +got):\n%s", diff)
@@ -140,7 +142,7 @@ func TestParseServerErrors(t *testing.T) {
 		{"postgres without host", "db_url = postgres://",
 			`waptserver.ini [options] db_url = "postgres://": not a PostgreSQL URL`},
 		{"cab URL", "wsusscn2_url = download.windowsupdate.com/wsusscn2.cab",
-			`waptserver.ini [options] wsusscn2_url = "download.windowsupdate.com/wsusscn2.cab": not an http(s) URL (default http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab)`},
+			`waptserver.ini [options] wsusscn2_url = "download.windowsupdate.com/wsusscn2.cab": not an http(s) URL (default https://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab)`},
 		{"host pattern with scheme", "allowed_upstream_hosts = https://download.microsoft.com",
 			`waptserver.ini [options] allowed_upstream_hosts = "https://download.microsoft.com": "https://download.microsoft.com": not a host pattern: write the host only`},
 		{"wildcard in the middle", "allowed_upstream_hosts = download.*.com",

@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,7 +56,8 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 type microsoft struct {
 	srv   *httptest.Server
 	tr    *http.Transport
-	cab   []byte
+	cab   []byte            // signed by roots' test root (signCatalog)
+	roots *x509.CertPool    // what the server trusts for the catalog's signature
 	files map[string][]byte // by URL path
 	mu    sync.Mutex
 	hits  int
@@ -63,7 +65,8 @@ type microsoft struct {
 
 func newMicrosoft(t *testing.T, cab []byte, man *catalog.SynthManifest) *microsoft {
 	t.Helper()
-	m := &microsoft{cab: cab, files: map[string][]byte{}}
+	signed, p := signCatalog(t, cab)
+	m := &microsoft{cab: signed, roots: p.Pool(), files: map[string][]byte{}}
 	for _, f := range man.Files {
 		data, err := io.ReadAll(catalog.SynthFileContent(f.Name, f.Size))
 		if err != nil {
@@ -149,7 +152,7 @@ func startServer(t *testing.T, ms *microsoft) *waptserver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, DownloadConcurrency: 2, Instance: "e2e",
+	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, CabRoots: ms.roots, DownloadConcurrency: 2, Instance: "e2e",
 		MissingFilesInterval: 30 * time.Minute}, jobs.WithLogger(discard))
 	if err != nil {
 		t.Fatal(err)

@@ -416,7 +416,8 @@ func TestServerKilledDuringDownload(t *testing.T) {
 		t.Fatalf("file URL %s is not on download.windowsupdate.com (%v)", file.URL, err)
 	}
 	cut := len(data) * 2 / 5 // the first answer stalls after 40%
-	ms := newStallingMicrosoft(t, cabBuf.Bytes(), fileURL.Path, data, cut)
+	signedCab, catalogPKI := signCatalog(t, cabBuf.Bytes())
+	ms := newStallingMicrosoft(t, signedCab, fileURL.Path, data, cut)
 	t.Logf("update %s_%d, file %s (%d bytes); the first answer stalls after %d bytes", upd.UpdateID, upd.RevisionNumber, name, len(data), cut)
 
 	// waptserver.ini: Microsoft's default URLs and host allow-list, reached through the
@@ -428,11 +429,12 @@ func TestServerKilledDuringDownload(t *testing.T) {
 listen = 127.0.0.1:0
 data = %s
 wsusscn2_url = http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab
+cab_trusted_roots = %s
 http_proxy = %s
 enrollment_secret = %s
 download_concurrency = 1
 cleanup_kbs = False
-`, dataDir, ms.srv.URL, enrollmentSecret)
+`, dataDir, catalogPKI.CAFile, ms.srv.URL, enrollmentSecret)
 	if err := os.WriteFile(ini, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

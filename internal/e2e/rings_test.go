@@ -183,7 +183,7 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 	// filled once the runner exists.
 	hook := &ringJobs{}
 	application := server.NewApp(st, hook, nil, roots, trusted, app.WithClock(clk.Now), app.WithLogger(discard))
-	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, DownloadConcurrency: 2, Instance: "e2e-rings"},
+	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, CabRoots: ms.roots, DownloadConcurrency: 2, Instance: "e2e-rings"},
 		jobs.WithLogger(discard), jobs.WithClock(clk), jobs.WithPackages(st, application))
 	if err != nil {
 		t.Fatal(err)

@@ -223,17 +223,24 @@ func (r *Runner) importCatalog(ctx context.Context, cat *catalog.Catalog, setSta
 	return nil
 }
 
-// checkSignature checks, when cab_trusted_roots is configured, that the cab's
-// Authenticode signature chains to one of them.
+// checkSignature checks that the cab's Authenticode signature chains to the trusted
+// roots: cab_trusted_roots, else Microsoft's built-in ones. cab_signature_check =
+// False skips it, with a warning at every sync.
 func (r *Runner) checkSignature(ra io.ReaderAt, size int64) error {
-	if r.set.CabRoots == nil {
-		r.log.Warn("wsusscn2.cab: signature not checked (set cab_trusted_roots to a PEM file of Microsoft's code-signing roots)")
+	if r.set.NoCabSignatureCheck {
+		r.log.Warn("wsusscn2.cab: signature NOT checked (cab_signature_check = False): the catalog is imported as downloaded; remove that setting to check it against Microsoft's roots",
+			"url", r.set.CabURL)
 		return nil
 	}
-	sig, err := authenticode.Verify(ra, size, authenticode.Options{Roots: r.set.CabRoots, Now: r.clock.Now})
-	if err != nil {
-		return fmt.Errorf("wsusscn2.cab: %w (the file is not as its publisher signed it, or cab_trusted_roots lacks its root)", err)
+	roots, which := r.set.CabRoots, "cab_trusted_roots"
+	if roots == nil {
+		roots, which = authenticode.MicrosoftRoots(), "Microsoft's built-in roots"
 	}
-	r.log.Info("wsusscn2.cab signature verified", "signer", sig.SignerSubject, "signed_at", sig.SigningTime)
+	sig, err := authenticode.Verify(ra, size, authenticode.Options{Roots: roots, Now: r.clock.Now})
+	if err != nil {
+		return fmt.Errorf("wsusscn2.cab downloaded from %s refused: %w (checked against %s; the file is not as Microsoft signed it: check wsusscn2_url, or, for a catalog you sign yourself, set cab_trusted_roots to the PEM file of its root; cab_signature_check = False imports it unchecked)",
+			r.set.CabURL, err, which)
+	}
+	r.log.Info("wsusscn2.cab signature verified", "signer", sig.SignerSubject, "signed_at", sig.SigningTime, "roots", which)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,7 +229,7 @@ func TestCabSyncSignature(t *testing.T) {
 	pki := authenticodetest.NewPKI(t, validity)
 	validity.SignerCN = "Other Signer"
 	other := authenticodetest.NewPKI(t, validity)
-	signed := authenticodetest.Sign(t, pki, signable(t, c.data), "sha256")
+	signed := authenticodetest.Sign(t, pki, signable(t, c.unsigned), "sha256")
 
 	tests := []struct {
 		desc    string
@@ -238,7 +239,7 @@ func TestCabSyncSignature(t *testing.T) {
 	}{
 		{"signed, trusted root", signed, pki, nil},
 		{"signed, other root", signed, other, authenticode.ErrUntrusted},
-		{"unsigned", c.data, pki, authenticode.ErrNotSigned},
+		{"unsigned", c.unsigned, pki, authenticode.ErrNotSigned},
 		{"tampered after signing", tamper(signed), pki, authenticode.ErrDigestMismatch},
 	}
 	for _, tt := range tests {
@@ -265,6 +266,57 @@ func TestCabSyncSignature(t *testing.T) {
 			e.noPartialFiles()
 		})
 	}
+}
+
+// TestCabSyncSignatureByDefault: with no cab_trusted_roots the catalog must chain to
+// Microsoft's built-in roots, so a catalog signed by another root and an unsigned one
+// are refused, with an error naming the file and the fix; cab_signature_check = False
+// imports an unsigned catalog with a warning at every sync.
+func TestCabSyncSignatureByDefault(t *testing.T) {
+	c := testCatalog(t, 0)
+	for _, tt := range []struct {
+		desc string
+		data []byte
+		want error
+	}{
+		{"signed by a root that is not Microsoft's", c.data, authenticode.ErrUntrusted},
+		{"unsigned", c.unsigned, authenticode.ErrNotSigned},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			e := newEnv(t, envOptions{builtInRoots: true})
+			e.ms.setCab(tt.data, patchTuesday1)
+			row, err := e.r.SyncCab(e.ctx(), false)
+			if !errors.Is(err, tt.want) || row.Status != store.CabError {
+				t.Fatalf("sync = %+v, %v; want refused with %v", row, err, tt.want)
+			}
+			for _, part := range []string{"wsusscn2.cab downloaded from http://", "Microsoft's built-in roots", "cab_trusted_roots", "cab_signature_check = False"} {
+				if !strings.Contains(row.Error, part) {
+					t.Errorf("error %q does not say %q", row.Error, part)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, repo.CabName)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused cab was published (%v)", err)
+			}
+			e.noPartialFiles()
+		})
+	}
+
+	t.Run("check turned off", func(t *testing.T) {
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		set := Settings{Instance: "test-1", NoCabSignatureCheck: true}
+		e := newEnv(t, envOptions{settings: &set, builtInRoots: true, opts: []Option{WithLogger(log)}})
+		for i, data := range [][]byte{c.unsigned, testCatalog(t, 1).unsigned} {
+			e.ms.setCab(data, patchTuesday1.Add(time.Duration(i)*24*time.Hour))
+			row, err := e.r.SyncCab(e.ctx(), false)
+			if err != nil || row.Status != store.CabFinished {
+				t.Fatalf("sync %d of an unsigned cab with the check off = %+v, %v; want finished", i, row, err)
+			}
+		}
+		if n := strings.Count(logs.String(), "signature NOT checked (cab_signature_check = False)"); n != 2 {
+			t.Errorf("%d warnings for 2 unchecked syncs, want one each:\n%s", n, logs.String())
+		}
+	})
 }
 
 // tamper changes the header's set ID (offset 32), which the signature covers and no

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/cab/authenticode"
+	"github.com/openwua/waptwua/internal/cab/authenticode/pki"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/repo"
@@ -25,21 +27,38 @@ import (
 
 // synthCatalog is one synthetic wsusscn2.cab and what it holds.
 type synthCatalog struct {
-	data []byte
-	man  *catalog.SynthManifest
+	data     []byte // signed by the stand-in's test root (standInPKI)
+	unsigned []byte
+	man      *catalog.SynthManifest
 }
+
+// standInPKI is the test root that signs the stand-in's catalogs: newEnv trusts it
+// (cab_trusted_roots), so the signature check stays on in every test. Valid at the
+// fake clock's time (2024).
+var standInPKI = sync.OnceValues(func() (*pki.PKI, error) {
+	return pki.New(pki.Options{SignerCN: "Stand-in Catalog Signer", NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)})
+})
 
 // synthCatalogs builds two small catalogs once per test binary: the seed-2 one plays
 // the newer cab of the next Patch Tuesday.
 var synthCatalogs = sync.OnceValues(func() ([2]synthCatalog, error) {
 	var out [2]synthCatalog
+	p, err := standInPKI()
+	if err != nil {
+		return out, err
+	}
+	signer := authenticode.Signer{Cert: p.Signer, Key: p.Key, Now: func() time.Time { return time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC) }}
 	for i := range out {
 		var b bytes.Buffer
 		man, err := catalog.Synthesize(&b, catalog.SynthOptions{Updates: 150, Seed: int64(i + 1), MaxFileSize: 8 << 10, Workers: 2})
 		if err != nil {
 			return out, fmt.Errorf("catalog.Synthesize: %w", err)
 		}
-		out[i] = synthCatalog{data: b.Bytes(), man: man}
+		signed, err := signer.Sign(b.Bytes())
+		if err != nil {
+			return out, err
+		}
+		out[i] = synthCatalog{data: signed, unsigned: b.Bytes(), man: man}
 	}
 	return out, nil
 })
@@ -272,6 +291,9 @@ type envOptions struct {
 	clk      *fakeClock // nil: a new one at 2024-03-12 10:00 UTC
 	opts     []Option   // more runner options
 	upOpts   []upstream.Option
+	// builtInRoots leaves Settings.CabRoots nil: Microsoft's roots, which refuse the
+	// stand-in's catalogs. Otherwise the stand-in's test root is trusted.
+	builtInRoots bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -314,6 +336,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 	} else {
 		e.set = Settings{DownloadConcurrency: 4, Instance: "test-1", CleanupKBs: true,
 			CleanupWindow: config.Window{Start: config.TimeOfDay{Hour: 2, Minute: 30}, End: config.TimeOfDay{Hour: 3, Minute: 30}}}
+	}
+	if e.set.CabURL == "" {
+		e.set.CabURL = "http://download.windowsupdate.com" + cabURLPath // the stand-in speaks plain HTTP
+	}
+	if e.set.CabRoots == nil && !o.builtInRoots {
+		p, err := standInPKI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.set.CabRoots = p.Pool()
 	}
 	opts := append([]Option{WithClock(e.clk), WithLogger(discardLogger()), WithRand(func() float64 { return 0 })}, o.opts...)
 	runner, err = New(e.st, up, rp, e.set, opts...)

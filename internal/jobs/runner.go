@@ -73,8 +73,11 @@ type Settings struct {
 	CabSyncTime   config.TimeOfDay
 	CabSyncJitter time.Duration
 	// CabRoots are the roots trusted for the cab's Authenticode signature
-	// (cab_trusted_roots). Nil: the signature is not checked (a warning is logged).
+	// (cab_trusted_roots). Nil: Microsoft's code-signing roots, built in.
 	CabRoots *x509.CertPool
+	// NoCabSignatureCheck (cab_signature_check = False) imports the cab without
+	// checking its signature; every sync logs a warning.
+	NoCabSignatureCheck bool
 	// CatalogLanguage is the language of update titles read from the cab; "" = English.
 	CatalogLanguage string
 	// MissingFilesInterval is the period of the missing-files job.
@@ -117,6 +120,7 @@ func SettingsFrom(c *config.Server) (Settings, error) {
 		DownloadConcurrency:  c.DownloadConcurrency,
 		CleanupKBs:           c.CleanupKBs,
 		CleanupWindow:        c.CleanupWindow,
+		NoCabSignatureCheck:  !c.CabSignatureCheck,
 	}
 	if c.CabTrustedRoots != "" {
 		pool, err := LoadRoots(c.CabTrustedRoots)

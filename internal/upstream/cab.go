@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// DefaultCabURL is where Microsoft publishes the offline scan catalog (REFERENCE §1),
-// over HTTPS.
-const DefaultCabURL = "https://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab"
-
 // CabState is what the server remembers of the catalog it last downloaded, sent back as
 // If-None-Match / If-Modified-Since. The zero value means "no catalog yet".
 type CabState struct {

@@ -6,119 +6,42 @@ package authenticodetest
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/openwua/waptwua/internal/cab/authenticode/pki"
 )
 
-// PKIOptions shape the signer certificate; the zero value gives an RSA code-signing
-// certificate "CN=Test Signer" valid from an hour ago for ten years.
-type PKIOptions struct {
-	SignerCN    string
-	ExtKeyUsage []x509.ExtKeyUsage // nil: code signing
-	NotBefore   time.Time
-	NotAfter    time.Time
-	ECDSA       bool // P-256 keys instead of RSA-2048
-}
+// PKIOptions shape the signer certificate (see pki.Options).
+type PKIOptions = pki.Options
 
-// PKI is a test CA and a signer certificate it issued, written as PEM files in Dir.
+// PKI is a test CA and a signer certificate it issued, also written as PEM files in Dir.
 type PKI struct {
-	CA, Signer                *x509.Certificate
+	*pki.PKI
 	Dir                       string
 	CAFile, CertFile, KeyFile string // CA cert, signer cert, signer key (PEM)
 }
 
-// Pool returns a pool holding only the CA.
-func (p *PKI) Pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.CA)
-	return pool
-}
-
-// NewPKI creates a CA and a signer certificate under t.TempDir().
+// NewPKI creates a CA and a signer certificate, written as PEM files under t.TempDir().
 func NewPKI(t testing.TB, opts PKIOptions) *PKI {
 	t.Helper()
-	if opts.SignerCN == "" {
-		opts.SignerCN = "Test Signer"
-	}
-	if opts.ExtKeyUsage == nil {
-		opts.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}
-	}
-	if opts.NotBefore.IsZero() {
-		opts.NotBefore = time.Now().Add(-time.Hour)
-	}
-	if opts.NotAfter.IsZero() {
-		opts.NotAfter = opts.NotBefore.AddDate(10, 0, 0)
-	}
-	newKey := func() crypto.Signer {
-		var k crypto.Signer
-		var err error
-		if opts.ECDSA {
-			k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		} else {
-			k, err = rsa.GenerateKey(rand.Reader, 2048)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey, signerKey := newKey(), newKey()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Test Root CA", Organization: []string{"waptwua tests"}},
-		NotBefore:             opts.NotBefore.Add(-time.Hour),
-		NotAfter:              opts.NotAfter.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	pk, err := pki.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(0x1234567),
-		Subject:               pkix.Name{CommonName: opts.SignerCN},
-		NotBefore:             opts.NotBefore,
-		NotAfter:              opts.NotAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           opts.ExtKeyUsage,
-		BasicConstraintsValid: true,
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, signerKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(signerKey)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(pk.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := &PKI{CA: ca, Signer: leaf, Dir: dir,
-		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
-	writePEM(t, p.CAFile, "CERTIFICATE", caDER)
-	writePEM(t, p.CertFile, "CERTIFICATE", leafDER)
+	p := &PKI{PKI: pk, Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
+	writePEM(t, p.CAFile, "CERTIFICATE", pk.CA.Raw)
+	writePEM(t, p.CertFile, "CERTIFICATE", pk.Signer.Raw)
 	writePEM(t, p.KeyFile, "PRIVATE KEY", keyDER)
 	return p
 }
@@ -202,11 +125,12 @@ func SampleCab(t testing.TB) []byte {
 	})
 }
 
-// RequireOsslsigncode skips the test when osslsigncode is not installed.
+// RequireOsslsigncode fails the test when osslsigncode is not installed: the signed
+// cabinets of the tests come from the real tool.
 func RequireOsslsigncode(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("osslsigncode"); err != nil {
-		t.Skip("osslsigncode not installed (apt-get install osslsigncode): signed-cabinet tests skipped")
+		t.Fatal("osslsigncode is not installed (apt-get install osslsigncode): the signed-cabinet tests need it")
 	}
 }
 
