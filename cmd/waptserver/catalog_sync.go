@@ -51,7 +51,7 @@ func newCatalogSyncCmd() *cobra.Command {
 				return fmt.Errorf("repository folder (waptwua_folder): %w", err)
 			}
 			defer rp.Close()
-			runner, err := newJobs(cfg, st, rp, log, server.NewMetrics(time.Now))
+			runner, err := newJobs(cfg, st, rp, log, server.NewMetrics(time.Now), nil) // one sync: no promotion check runs
 			if err != nil {
 				return err
 			}
