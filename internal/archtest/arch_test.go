@@ -96,7 +96,7 @@ func rules() map[string]rule {
 		"internal/server/servertest": {only: join(domain, ports, application, []string{"internal/server"}), never: join(except(adapters, "internal/server"), concrete, []string{"cmd"})},
 		"internal/console":           adapter("internal/console"),
 		"internal/jobs":              adapter("internal/jobs"),
-		"internal/agent":             {only: join(domain, []string{"internal/upstream", "internal/wua"}), never: join(except(adapters, "internal/agent"), application, []string{"internal/store"}, concrete, []string{"cmd"})},
+		"internal/agent":             {only: join(domain, []string{"internal/upstream", "internal/repo", "internal/wua"}), never: join(except(adapters, "internal/agent"), application, []string{"internal/store"}, concrete, []string{"cmd"})},
 		"internal/archtest":          {only: []string{}},
 		"internal/store/storetest":   {only: []string{"internal/wu", "internal/store"}},
 	}
