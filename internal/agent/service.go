@@ -132,6 +132,11 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 		now := a.clock.Now()
 		dueDownload := sched.Next(sched.Download, st.LastDownloadRun, now)
 		dueInstall := sched.Next(sched.Install, st.LastInstallRun, now)
+		// A maintenance window opening (or another change of the schedule's decision)
+		// before the next install job wakes the job up then.
+		if !dueInstall.IsZero() && a.managed() && st.ScheduleNext.After(st.LastInstallRun) {
+			dueInstall = earliest(dueInstall, st.ScheduleNext)
+		}
 		var timer <-chan time.Time
 		if next := earliest(dueDownload, dueInstall, retry.next()); !next.IsZero() {
 			timer = a.clock.After(next.Sub(now))

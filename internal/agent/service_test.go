@@ -362,3 +362,34 @@ func TestInstallCommandIgnoresWindows(t *testing.T) {
 		t.Fatalf("waptwua-install held by the windows: %v", h.wua.installs)
 	}
 }
+
+// TestServeWakesAtMaintenanceWindow: with a weekly install job, the install happens
+// when the window opens, not a week later.
+func TestServeWakesAtMaintenanceWindow(t *testing.T) {
+	now := time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC) // Thursday
+	h := newHarness(t, "enabled = True\ndownload_scheduling = 7d\ninstall_scheduling = 7d\npostboot_delay = 10m\nallowed_kbs = KB5000004",
+		fleetUpdates(now)...)
+	h.srv.publish("5000004")
+	h.srv.setRules(`{"maintenance_windows": ["Sat 22:00-23:30"]}`)
+	events, stop := serve(t, h.agent, ServeOptions{Boot: now.Add(-time.Minute)})
+	defer stop()
+
+	h.clock.Advance(9 * time.Minute) // boot + 10m
+	if e := nextEvent(t, events); e.kind != api.CommandDownload || e.err != nil {
+		t.Fatalf("first job: %s %v", e.kind, e.err)
+	}
+	if e := nextEvent(t, events); e.kind != api.CommandInstall || byKB(e.sum.Updates)["KB5000004"].Status == wu.StatusOK {
+		t.Fatalf("install job outside the window: %s %s", e.kind, e.sum.Line())
+	}
+	if len(h.wua.installs) != 0 {
+		t.Fatalf("installed outside the window: %v", h.wua.installs)
+	}
+	// Saturday 21:59: still nothing; 22:00: the job wakes and installs.
+	h.clock.Advance(time.Date(2024, 2, 3, 21, 59, 0, 0, time.UTC).Sub(h.clock.Now()))
+	noEvent(t, events, "before the window")
+	h.clock.Advance(time.Minute)
+	e := nextEvent(t, events)
+	if e.kind != api.CommandInstall || e.err != nil || byKB(e.sum.Updates)["KB5000004"].Status != wu.StatusOK {
+		t.Fatalf("at the window: %s %v %v", e.kind, e.sum.Line(), e.err)
+	}
+}
