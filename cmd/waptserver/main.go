@@ -62,6 +62,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newMigrateCmd())
 	root.AddCommand(newUserCmd())
 	root.AddCommand(newRulesCmd())
+	root.AddCommand(newPackagesCmd())
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newAgentInstallerCmd())
 	return root
