@@ -1,8 +1,6 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -104,19 +102,10 @@ func TestPackagesBuildMSU(t *testing.T) {
 
 func TestPackagesBuildNotAnUpdate(t *testing.T) {
 	f := newPackagesFixture(t)
-	rc, err := msutest.Cabinet(t.TempDir(), [2][]byte{[]byte("readme.txt"), []byte("hi")})
+	cabFile, zipFile, err := msutest.NotUpdates(f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cabFile := filepath.Join(f.dir, "random.msu")
-	os.WriteFile(cabFile, rc, 0o644)
-	var zb bytes.Buffer
-	zw := zip.NewWriter(&zb)
-	w, _ := zw.Create("x.msu")
-	w.Write([]byte("x"))
-	zw.Close()
-	zipFile := filepath.Join(f.dir, "download.zip")
-	os.WriteFile(zipFile, zb.Bytes(), 0o644)
 	out := t.TempDir()
 	for file, want := range map[string]string{
 		cabFile: "packages build-msu: random.msu: not a Windows update (.msu): the cabinet has no <name>-pkgProperties.txt member",

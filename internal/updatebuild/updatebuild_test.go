@@ -1,7 +1,6 @@
 package updatebuild_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -134,22 +133,13 @@ func TestMSUPackageOpenSSL(t *testing.T) {
 // TestNotAnUpdate: a random cabinet or a zip is refused with one line naming the file.
 func TestNotAnUpdate(t *testing.T) {
 	dir := t.TempDir()
-	rc, err := msutest.Cabinet(t.TempDir(), [2][]byte{[]byte("readme.txt"), []byte("hi")})
+	cabFile, zipFile, err := msutest.NotUpdates(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cabFile := filepath.Join(dir, "random.msu")
-	os.WriteFile(cabFile, rc, 0o644)
-	var zb bytes.Buffer
-	zw := zip.NewWriter(&zb)
-	w, _ := zw.Create("x.msu")
-	w.Write([]byte("x"))
-	zw.Close()
-	zipFile := filepath.Join(dir, "update.msu")
-	os.WriteFile(zipFile, zb.Bytes(), 0o644)
 	for file, want := range map[string]string{
 		cabFile: "random.msu: not a Windows update (.msu): the cabinet has no <name>-pkgProperties.txt member",
-		zipFile: "update.msu: not a Windows update (.msu): it is a zip archive",
+		zipFile: "download.zip: not a Windows update (.msu): it is a zip archive",
 	} {
 		_, err := updatebuild.FromMSU(file, updatebuild.Meta{})
 		if err == nil || !errors.Is(err, msu.ErrNotUpdate) || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {

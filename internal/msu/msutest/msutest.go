@@ -4,8 +4,11 @@
 package msutest
 
 import (
+	"archive/zip"
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/openwua/waptwua/internal/cab"
@@ -79,4 +82,32 @@ func Make(s Spec) ([]byte, error) {
 		members = append(members, [2][]byte{[]byte(s.Name + "-pkgProperties.txt"), msu.EncodeProperties(s.Properties)})
 	}
 	return Cabinet(s.TempDir, members...)
+}
+
+// NotUpdates writes into dir two files that are not updates: random.msu (a cabinet
+// without a properties file) and download.zip (a zip holding an .msu), and returns
+// their paths.
+func NotUpdates(dir string) (randomCab, zipFile string, err error) {
+	rc, err := Cabinet(dir, [2][]byte{[]byte("readme.txt"), []byte("hi")})
+	if err != nil {
+		return "", "", err
+	}
+	randomCab = filepath.Join(dir, "random.msu")
+	if err := os.WriteFile(randomCab, rc, 0o644); err != nil {
+		return "", "", err
+	}
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, err := zw.Create("x.msu")
+	if err == nil {
+		_, err = w.Write([]byte("x"))
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return "", "", err
+	}
+	zipFile = filepath.Join(dir, "download.zip")
+	return randomCab, zipFile, os.WriteFile(zipFile, zb.Bytes(), 0o644)
 }
