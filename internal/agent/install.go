@@ -226,7 +226,7 @@ func (a *Agent) plan(c *cycle, updates []UpdateState) (schedule.Decision, error)
 		pending = append(pending, u)
 	}
 	now := a.clock.Now()
-	return schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending,
+	return schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending, Off: c.st.Off,
 		LastInstall: c.st.LastInstall, RebootRequired: c.st.RebootRequired}), nil
 }
 

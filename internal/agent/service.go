@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/schedule"
 )
 
 // Defaults of ServeOptions.
@@ -124,12 +125,17 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 
 	// retry holds the earlier-than-scheduled retries of jobs that failed, by kind.
 	retry := retries{}
+	a.noteAlive() // a gap since the last heartbeat was a period off
 	for {
 		st, err := LoadState(a.dataDir)
 		if err != nil {
 			return err
 		}
 		now := a.clock.Now()
+		if !st.LastAlive.IsZero() && !now.Before(st.LastAlive.Add(Heartbeat)) {
+			a.noteAlive()
+			continue
+		}
 		dueDownload := sched.Next(sched.Download, st.LastDownloadRun, now)
 		dueInstall := sched.Next(sched.Install, st.LastInstallRun, now)
 		// A maintenance window opening (or another change of the schedule's decision)
@@ -138,7 +144,7 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 			dueInstall = earliest(dueInstall, st.ScheduleNext)
 		}
 		var timer <-chan time.Time
-		if next := earliest(dueDownload, dueInstall, retry.next()); !next.IsZero() {
+		if next := earliest(dueDownload, dueInstall, retry.next(), st.LastAlive.Add(Heartbeat)); !next.IsZero() {
 			timer = a.clock.After(next.Sub(now))
 		}
 		select {
@@ -162,6 +168,30 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 				a.scheduledInstall(ctx, retry, o)
 			}
 		}
+	}
+}
+
+// Heartbeat is how often the service notes that it runs: a longer gap (twice this) is
+// a period off for the schedule (grace after a deadline, catch-up of missed windows).
+const Heartbeat = 15 * time.Minute
+
+// offKeep is how long off periods are remembered.
+const offKeep = 60 * 24 * time.Hour
+
+// noteAlive records the heartbeat, and the period off when the last one is too old.
+func (a *Agent) noteAlive() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := LoadState(a.dataDir)
+	if err != nil {
+		a.log.Warn("record the heartbeat", slog.Any("err", err))
+		return
+	}
+	now := a.clock.Now()
+	st.Off = schedule.NoteRun(st.Off, st.LastAlive, now, 2*Heartbeat, offKeep)
+	st.LastAlive = now
+	if err := saveState(a.dataDir, st); err != nil {
+		a.log.Warn("record the heartbeat", slog.Any("err", err))
 	}
 }
 

@@ -393,3 +393,37 @@ func TestServeWakesAtMaintenanceWindow(t *testing.T) {
 		t.Fatalf("at the window: %s %v %v", e.kind, e.sum.Line(), e.err)
 	}
 }
+
+// TestServeRecordsOffPeriods: the service's heartbeat; a gap longer than two
+// heartbeats (host off, service stopped) is kept as a period off for the schedule.
+func TestServeRecordsOffPeriods(t *testing.T) {
+	h := newFleet(t)
+	start := h.clock.Now()
+	_, stop := serve(t, h.agent, ServeOptions{CommandWait: time.Second})
+	waitFor := func(what string, ok func(*State) bool) *State {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st, err := LoadState(h.agent.dataDir)
+			if err == nil && ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: state %+v", what, st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("first heartbeat", func(st *State) bool { return st.LastAlive.Equal(start) })
+	h.clock.Advance(Heartbeat)
+	waitFor("second heartbeat", func(st *State) bool { return st.LastAlive.Equal(start.Add(Heartbeat)) })
+	stop()
+	// Three days later the service starts again.
+	h.clock.Advance(72 * time.Hour)
+	_, stop = serve(t, h.agent, ServeOptions{CommandWait: time.Second})
+	defer stop()
+	st := waitFor("off period", func(st *State) bool { return len(st.Off) == 1 })
+	if !st.Off[0].Start.Equal(start.Add(Heartbeat)) || !st.Off[0].End.Equal(start.Add(Heartbeat+72*time.Hour)) {
+		t.Errorf("off period %+v", st.Off[0])
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/schedule"
 	"github.com/openwua/waptwua/internal/wua"
 )
 
@@ -77,6 +78,11 @@ type State struct {
 	// changes next.
 	Schedule     []string  `json:"schedule,omitempty"`
 	ScheduleNext time.Time `json:"schedule_next,omitzero"`
+
+	// Off are the periods the service was not running (host off, service stopped), for
+	// the schedule's grace and catch-up; LastAlive is the service's last heartbeat.
+	Off       []schedule.Interval `json:"off,omitempty"`
+	LastAlive time.Time           `json:"last_alive,omitzero"`
 
 	// Commands are the last commands run (at most MaxCommandRecords, oldest first): the
 	// server delivers a command at least once, and one already run is not run again,
