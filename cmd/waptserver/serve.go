@@ -25,7 +25,9 @@ import (
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/console"
+	"github.com/openwua/waptwua/internal/edge"
 	"github.com/openwua/waptwua/internal/jobs"
+	"github.com/openwua/waptwua/internal/password"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
@@ -184,6 +186,16 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	for _, k := range cfg.Warnings {
 		log.Warn("waptserver.ini: unknown key ignored", slog.String("key", k), slog.String("file", cfg.Source))
 	}
+	if cfg.EnrollmentSecret != "" {
+		// A weak secret (or an example from the docs) lets anyone enroll a host.
+		if err := password.CheckSecret(cfg.Source+" [options] enrollment_secret", cfg.EnrollmentSecret); err != nil {
+			return err
+		}
+	}
+	edgeCfg, err := edge.Parse(cfg.PublicURL, cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Source, err)
+	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -238,6 +250,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		server.WithEnrollmentSecret(cfg.EnrollmentSecret),
 		server.WithMaxReportBytes(cfg.MaxReportBytes),
 		server.WithMaxCatalogAge(cfg.MaxCatalogAge),
+		server.WithEdge(edgeCfg),
 		server.WithRules(fileRules),
 		server.WithSessionKey(key),
 	}
@@ -279,7 +292,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 			slog.String("package_signing_cert", cfg.PackageSigningCert), slog.String("signer", signing.Chain[0].Subject.CommonName))
 	}
 	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, PackageSigning: signing},
-		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil))
+		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil), console.WithEdge(edgeCfg))
 	if err != nil {
 		return err
 	}

@@ -176,7 +176,7 @@ func startServe(t *testing.T, client *http.Client, scheme string, args ...string
 func TestServe(t *testing.T) {
 	data := t.TempDir()
 	ini := filepath.Join(t.TempDir(), "waptserver.ini")
-	const secret = "test-enrollment-secret-0123456789"
+	const secret = "5f1c0e9a7b3d4e2f8a6c1b0d9e7f3a2c"
 	if err := os.WriteFile(ini, []byte("[options]\nlisten = 127.0.0.1:1\nenrollment_secret = "+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func withUserStore(cmd *cobra.Command, f *serverFlags, fn func(ctx context.Conte
 
 // readPassword reads a new password: the first line of stdin with --password-stdin,
 // else twice from the terminal without echo.
-func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+func readPassword(cmd *cobra.Command, fromStdin bool, name string) (string, error) {
 	var pw string
 	if fromStdin {
 		line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
@@ -86,7 +86,7 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 			return "", errors.New("the two passwords differ")
 		}
 	}
-	if err := app.ValidatePassword(pw); err != nil {
+	if err := app.ValidatePassword(pw, name); err != nil {
 		return "", err
 	}
 	return pw, nil
@@ -134,7 +134,7 @@ func newUserAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := readPassword(cmd, fromStdin)
+			pw, err := readPassword(cmd, fromStdin, name)
 			if err != nil {
 				return err
 			}
@@ -177,7 +177,7 @@ func newUserPasswdCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			pw, err := readPassword(cmd, fromStdin)
+			pw, err := readPassword(cmd, fromStdin, name)
 			if err != nil {
 				return err
 			}

@@ -72,7 +72,7 @@ func metricValue(t *testing.T, base, sample string) string {
 func TestConsoleCommandWakesLongPoll(t *testing.T) {
 	data := t.TempDir()
 	ini := filepath.Join(t.TempDir(), "waptserver.ini")
-	const secret = "test-enrollment-secret-0123456789"
+	const secret = "5f1c0e9a7b3d4e2f8a6c1b0d9e7f3a2c"
 	if err := os.WriteFile(ini, []byte("[options]\nenrollment_secret = "+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +154,23 @@ func TestConsoleCommandWakesLongPoll(t *testing.T) {
 	}
 	if v := metricValue(t, base, `waptserver_commands_queued_total{kind="scan"}`); v != "1" {
 		t.Errorf("waptserver_commands_queued_total{kind=\"scan\"} = %q, want 1", v)
+	}
+}
+
+// TestServeRefusesWeakSecret: a weak enrollment_secret (or the docs' example) stops the
+// start, naming the key (issue 11).
+func TestServeRefusesWeakSecret(t *testing.T) {
+	for _, secret := range []string{"aaaaaaaaaaaaaaaa", "test-enrollment-secret-0123456789"} {
+		ini := filepath.Join(t.TempDir(), "waptserver.ini")
+		if err := os.WriteFile(ini, []byte("[options]\nenrollment_secret = "+secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, err := runCmd(t, context.Background(), "", "serve", "--config", ini, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--no-jobs")
+		if err == nil || !strings.Contains(err.Error(), "enrollment_secret") {
+			t.Errorf("secret %q: serve %v", secret, err)
+		}
+		if strings.Contains(stderr, secret) || err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("the secret is echoed")
+		}
 	}
 }

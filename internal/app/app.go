@@ -18,7 +18,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/openwua/waptwua/internal/password"
 	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/throttle"
 )
 
 // AuditLog is where every operation records what it changed.
@@ -98,6 +100,10 @@ func WithPasswordCost(cost int) Option {
 	}
 }
 
+// WithLoginThrottle sets the login throttle (internal/throttle; zero fields: its
+// defaults, 5 free failures then 1 s doubling up to 15 min, per account and per source).
+func WithLoginThrottle(c throttle.Config) Option { return func(a *App) { a.throttle = c } }
+
 // App holds the operations.
 type App struct {
 	d            Deps
@@ -107,7 +113,9 @@ type App struct {
 	sessionTTL   time.Duration
 	passwordCost int
 	notify       *Notifier
-	dummy        *dummyHash
+	verifier     *password.Verifier
+	throttle     throttle.Config
+	limiter      *throttle.Limiter
 }
 
 // New returns the application on d.
@@ -126,7 +134,11 @@ func New(d Deps, opts ...Option) (*App, error) {
 	} else if len(a.sessionKey) < 32 {
 		return nil, fmt.Errorf("app: session key of %d bytes, want at least 32", len(a.sessionKey))
 	}
-	a.dummy = &dummyHash{cost: a.passwordCost}
+	a.verifier = password.NewVerifier(a.now, nil)
+	a.limiter = throttle.New(a.throttle, a.now)
+	if a.throttle.Base <= 0 {
+		a.throttle.Base = throttle.DefaultBase // loginFailed recognises the start of a lockout by it
+	}
 	return a, nil
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,12 +12,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/openwua/waptwua/internal/password"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -45,30 +41,14 @@ var (
 const DefaultSessionTTL = 12 * time.Hour
 
 // DefaultPasswordCost is the bcrypt cost of stored passwords.
-const DefaultPasswordCost = bcrypt.DefaultCost
+const DefaultPasswordCost = password.DefaultCost
 
-// Password limits: bcrypt reads at most 72 bytes.
-const (
-	MinPasswordLen = 8
-	MaxPasswordLen = 72
-)
+// HashPassword hashes a console password (internal/password; cost 0: the default).
+func HashPassword(pw string, cost int) (string, error) { return password.Hash(pw, cost) }
 
-// HashPassword hashes a console password with bcrypt (cost 0: DefaultPasswordCost).
-func HashPassword(password string, cost int) (string, error) {
-	if cost == 0 {
-		cost = DefaultPasswordCost
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(h), nil
-}
-
-// CheckPassword reports whether password matches a HashPassword hash.
-func CheckPassword(hash, password string) bool {
-	return hash != "" && bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
+// ValidatePassword applies the password policy to a new password of user name
+// (internal/password: at least 12 characters, not a common password, not the name).
+func ValidatePassword(pw, name string) error { return password.Validate(pw, name) }
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
@@ -77,17 +57,6 @@ var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 func ValidateUsername(name string) error {
 	if !usernameRE.MatchString(name) {
 		return fmt.Errorf("user name %q: use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", Truncate(name, 80))
-	}
-	return nil
-}
-
-// ValidatePassword checks a new console password's length.
-func ValidatePassword(password string) error {
-	if utf8.RuneCountInString(password) < MinPasswordLen {
-		return fmt.Errorf("password too short: at least %d characters", MinPasswordLen)
-	}
-	if len(password) > MaxPasswordLen {
-		return fmt.Errorf("password too long: at most %d bytes", MaxPasswordLen)
 	}
 	return nil
 }
@@ -103,41 +72,55 @@ func ParseRole(s string) (store.Role, error) {
 	return "", fmt.Errorf("role %q: want admin or read-only", Truncate(s, 40))
 }
 
-// dummyHash is a bcrypt hash of a random password nobody knows, made once: checking a
-// password of an unknown user against it costs what a wrong password costs.
-type dummyHash struct {
-	cost int
-	once sync.Once
-	hash string
+// TooManyLogins is the Kind of a login refused by the throttle; Error.RetryAfter says
+// when to try again.
+
+// loginKeys are the throttle's keys of a login attempt: the account and the source.
+func loginKeys(name, source string) []string {
+	return []string{"user:" + strings.ToLower(name), "ip:" + source}
 }
 
-func (d *dummyHash) get() string {
-	d.once.Do(func() {
-		b := make([]byte, 24)
-		_, _ = rand.Read(b)
-		d.hash, _ = HashPassword(hex.EncodeToString(b), d.cost)
-	})
-	return d.hash
-}
-
-// CheckLogin checks a user name and password (HTTP Basic, each request) and returns the
-// user with its current role. Unknown users cost as much time as wrong passwords.
-func (a *App) CheckLogin(ctx context.Context, name, password string) (User, error) {
-	if name == "" || password == "" || len(name) > 64 || len(password) > 128 {
+// CheckLogin checks a user name and password (each HTTP Basic request, the console and
+// admin API logins) from source (the client's address). Throttled per account and per
+// source with exponential backoff: a refused attempt is TooManyRequests with
+// Error.RetryAfter. A wrong password is ErrBadCredentials; an unknown user costs no
+// bcrypt (the verifier waits as long as one would take). The start of a lockout is
+// audited (session.lockout).
+func (a *App) CheckLogin(ctx context.Context, name, pw, source string) (User, error) {
+	keys := loginKeys(name, source)
+	for _, k := range keys {
+		if ok, after := a.limiter.Allow(k); !ok {
+			return User{}, &Error{Kind: TooManyRequests, RetryAfter: after,
+				Msg: fmt.Sprintf("too many failed logins: try again in %s", after)}
+		}
+	}
+	if name == "" || pw == "" || len(name) > 64 || len(pw) > 128 {
+		a.loginFailed(ctx, name, keys)
 		return User{}, fmt.Errorf("user %q: %w", Truncate(name, 64), ErrBadCredentials)
 	}
+	hash := password.DummyHash
 	u, err := a.d.Users.GetUser(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(a.dummy.get(), password)
-		return User{}, fmt.Errorf("user %q: %w", name, ErrBadCredentials)
-	}
-	if err != nil {
+	switch {
+	case err == nil:
+		hash = u.PasswordHash
+	case !errors.Is(err, store.ErrNotFound):
 		return User{}, fmt.Errorf("look up user %q: %w", name, err)
 	}
-	if !CheckPassword(u.PasswordHash, password) {
-		return User{}, fmt.Errorf("user %q: wrong password: %w", name, ErrBadCredentials)
+	if !a.verifier.Verify(ctx, hash, pw) {
+		a.loginFailed(ctx, name, keys)
+		return User{}, fmt.Errorf("user %q: wrong user name or password: %w", name, ErrBadCredentials)
 	}
+	a.limiter.Succeed(keys[0])
 	return User{Name: u.Username, Role: u.Role}, nil
+}
+
+// loginFailed counts a failure on each key and audits the start of a lockout.
+func (a *App) loginFailed(ctx context.Context, name string, keys []string) {
+	for _, k := range keys {
+		if wait := a.limiter.Fail(k); wait > 0 && wait <= a.throttle.Base {
+			a.audit(ctx, Truncate(name, 64), "session.lockout", k, map[string]string{"retry_after": wait.String()})
+		}
+	}
 }
 
 // Session is a login: its token (the console's cookie or the admin API's bearer token)
@@ -150,8 +133,8 @@ type Session struct {
 
 // Login checks the password, opens a session and audits it (session.login) with via
 // ("console" or "api") and the client's address.
-func (a *App) Login(ctx context.Context, name, password, via, remote string) (Session, error) {
-	u, err := a.CheckLogin(ctx, name, password)
+func (a *App) Login(ctx context.Context, name, pw, via, remote string) (Session, error) {
+	u, err := a.CheckLogin(ctx, name, pw, remote)
 	if err != nil {
 		return Session{}, err
 	}

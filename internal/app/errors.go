@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/openwua/waptwua/internal/store"
 )
@@ -22,6 +23,7 @@ const (
 	Conflict             // the state forbids it now (409)
 	Busy                 // the job runs already and takes no more work (409)
 	Unprocessable        // the content is refused (a package that does not verify: 422)
+	TooManyRequests      // throttled: try again after Error.RetryAfter (429)
 	Unavailable          // the server runs without what this needs (503)
 )
 
@@ -42,6 +44,8 @@ func (k Kind) HTTPStatus() int {
 		return http.StatusUnprocessableEntity
 	case Unavailable:
 		return http.StatusServiceUnavailable
+	case TooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -53,6 +57,8 @@ type Error struct {
 	Field string
 	Msg   string
 	Err   error
+	// RetryAfter (TooManyRequests): when the request may be sent again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -50,7 +50,7 @@ func (a *App) CreateUser(ctx context.Context, req NewUser) (store.User, error) {
 	if req.Password == nil {
 		return store.User{}, errorf(Invalid, "password", "required")
 	}
-	if err := ValidatePassword(*req.Password); err != nil {
+	if err := ValidatePassword(*req.Password, req.Username); err != nil {
 		return store.User{}, errorf(Invalid, "password", "%v", err)
 	}
 	hash, err := HashPassword(*req.Password, a.passwordCost)
@@ -103,7 +103,7 @@ func (a *App) UpdateUser(ctx context.Context, name string, req NewUser) (store.U
 	}
 	var hash string
 	if req.Password != nil {
-		if err := ValidatePassword(*req.Password); err != nil {
+		if err := ValidatePassword(*req.Password, name); err != nil {
 			return store.User{}, errorf(Invalid, "password", "%v", err)
 		}
 		if hash, err = HashPassword(*req.Password, a.passwordCost); err != nil {

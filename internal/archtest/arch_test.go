@@ -32,7 +32,7 @@ var (
 	domain = []string{"internal/wu", "internal/rules", "internal/config", "internal/api", "internal/lzx",
 		"internal/cab", "internal/catalog", "internal/pkg", "internal/schedule",
 		// security building blocks (leaves)
-		"internal/jsonlimit", "internal/throttle", "internal/password", "internal/secret"}
+		"internal/jsonlimit", "internal/throttle", "internal/password", "internal/secret", "internal/edge"}
 	// ports: the interfaces of outside systems and the repository folder.
 	ports = []string{"internal/store", "internal/repo", "internal/upstream", "internal/wua"}
 	// application layer: every operation once.
@@ -78,6 +78,7 @@ func rules() map[string]rule {
 		"internal/schedule":  {only: []string{"internal/wu", "internal/rules"}},
 		"internal/jsonlimit": {only: []string{}},
 		"internal/throttle":  {only: []string{}},
+		"internal/edge":      {only: []string{}},
 		"internal/password":  leaf,
 		"internal/secret":    {only: []string{"internal/wu", "internal/password"}},
 		"internal/cab":       {only: []string{"internal/wu", "internal/lzx"}},

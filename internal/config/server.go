@@ -121,6 +121,12 @@ type Server struct {
 	EnrollmentSecret string
 	// MaxReportBytes bounds an agent report's body.
 	MaxReportBytes int64
+	// PublicURL (public_url): the server's address as browsers and agents use it; https://
+	// makes cookies Secure and sends HSTS even when a proxy terminates TLS.
+	// TrustedProxies (trusted_proxies): addresses or CIDR prefixes of reverse proxies whose
+	// X-Forwarded-For / X-Forwarded-Proto are believed.
+	PublicURL      string
+	TrustedProxies []string
 	// MaxCatalogAge (max_catalog_age): /readyz answers 503 when the last successful
 	// catalog sync is older than this.
 	MaxCatalogAge time.Duration
@@ -136,6 +142,7 @@ var optionsKeys = []string{
 	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "cab_signature_check", "package_trusted_certs",
 	"package_signing_key", "package_signing_cert", "package_signing_key_password_file",
 	"enrollment_secret", "max_report_bytes", "download_concurrency", "max_catalog_age",
+	"public_url", "trusted_proxies",
 }
 
 // LoadServer reads and validates waptserver.ini, then applies the environment
@@ -173,6 +180,8 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		CabSyncJitter:        r.duration("cab_sync_jitter", DefaultCabSyncJitter),
 		MissingFilesInterval: r.duration("missing_files_interval", DefaultMissingFilesInterval),
 		MaxCatalogAge:        r.duration("max_catalog_age", DefaultMaxCatalogAge),
+		PublicURL:            r.str("public_url", ""),
+		TrustedProxies:       r.list("trusted_proxies", func(v string) (string, error) { return v, nil }),
 		CleanupKBs:           r.boolean("cleanup_kbs", true),
 		TLSCert:              r.str("tls_cert", ""),
 		TLSKey:               r.str("tls_key", ""),

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func (c *Console) verifySession(r *http.Request, token string) (app.User, error)
 // page of another site can neither read nor compute.
 func (c *Console) csrfToken(session string) string { return c.mac("csrf", session) }
 
-func (c *Console) isSecure(r *http.Request) bool { return c.secure || r.TLS != nil }
+func (c *Console) isSecure(r *http.Request) bool { return c.secure || c.edge.HTTPS(r) }
 
 // setCookie sets a console cookie for maxAge (relative, so that the browser's clock
 // does not matter); maxAge 0 deletes it.
@@ -208,7 +209,14 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, d)
 		return
 	}
-	ses, err := c.deps.App.Login(r.Context(), d.Username, password, "console", r.RemoteAddr)
+	ses, err := c.deps.App.Login(r.Context(), d.Username, password, "console", c.edge.ClientIP(r))
+	var ae *app.Error
+	if errors.As(err, &ae) && ae.Kind == app.TooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+		d.Error = capitalize(ae.Msg) + "."
+		c.renderLogin(w, r, http.StatusTooManyRequests, d)
+		return
+	}
 	if errors.Is(err, app.ErrBadCredentials) {
 		c.log.InfoContext(r.Context(), "console: login failed", slog.String("user", d.Username), slog.String("remote", r.RemoteAddr))
 		d.Error = "Wrong user name or password."

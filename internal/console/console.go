@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/edge"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -118,6 +119,11 @@ func WithSessionKey(key []byte) Option {
 // reverse proxy terminates TLS. Requests that arrive over TLS always get Secure cookies.
 func WithSecureCookies(on bool) Option { return func(c *Console) { c.secure = on } }
 
+// WithEdge says how browsers reach the server (public_url, trusted_proxies): cookies are
+// Secure when the browser speaks HTTPS to us, and the client address of login
+// throttling is the one a trusted proxy forwards.
+func WithEdge(e edge.Config) Option { return func(c *Console) { c.edge = e } }
+
 // WithLocation sets the time zone dates are shown in (default time.Local).
 func WithLocation(loc *time.Location) Option {
 	return func(c *Console) {
@@ -134,6 +140,7 @@ type Console struct {
 	log    *slog.Logger
 	key    []byte
 	secure bool
+	edge   edge.Config
 	loc    *time.Location
 
 	pages  *templates

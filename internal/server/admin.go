@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,11 +49,18 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 
 	// Admin API: read routes for every user, change routes for admins only.
+	// Change routes refuse cross-site browser requests (Origin, Sec-Fetch-Site), as the
+	// console does, and bodies that are not application/json (415).
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeErrorBody(w, http.StatusForbidden, "", "cross-origin request refused: the admin API accepts changes only from "+
+			"non-browser clients or pages of this server (Origin / Sec-Fetch-Site)")
+	}))
 	read := func(p string, h http.HandlerFunc) { mux.Handle("GET "+AdminPrefix+p, s.RequireUser(false, h)) }
 	admin := func(method, p string, h http.HandlerFunc) {
-		mux.Handle(method+" "+AdminPrefix+p, s.RequireUser(true, h))
+		mux.Handle(method+" "+AdminPrefix+p, cop.Handler(requireJSONBody(s.RequireUser(true, h))))
 	}
-	mux.HandleFunc("POST "+AdminPrefix+"/login", s.handleLogin)
+	mux.Handle("POST "+AdminPrefix+"/login", cop.Handler(requireJSONBody(http.HandlerFunc(s.handleLogin))))
 	read("/me", s.handleMe)
 	read("/updates", s.handleListUpdates)
 	read("/updates/{key}", s.handleGetUpdate)
@@ -82,6 +90,24 @@ func (s *Server) routes(mux *http.ServeMux) {
 	admin("DELETE", "/users/{name}", s.handleDeleteUser)
 	read("/audit", s.handleAudit)
 	s.packageRoutes(mux, read, admin)
+}
+
+// requireJSONBody refuses a change request whose body is not application/json (415),
+// before authentication reads anything. The package upload takes the .wapt file itself
+// (its own content type check).
+func requireJSONBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upload := r.Method == http.MethodPost && r.URL.Path == AdminPrefix+"/packages"
+		hasBody := r.ContentLength > 0 || r.ContentLength < 0 && len(r.TransferEncoding) > 0
+		if !upload && hasBody {
+			ct := r.Header.Get("Content-Type")
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+				writeErrorBody(w, http.StatusUnsupportedMediaType, "", fmt.Sprintf("content type %q: the admin API takes JSON bodies: send Content-Type: application/json", truncate(ct, 80)))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // notFound turns the store's ErrNotFound into a 404 that names the missing thing.
@@ -117,7 +143,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ses, err := s.app.Login(r.Context(), req.Username, req.Password, "api", r.RemoteAddr)
+	ses, err := s.app.Login(r.Context(), req.Username, req.Password, "api", s.edge.ClientIP(r))
 	if errors.Is(err, app.ErrBadCredentials) {
 		s.log.InfoContext(r.Context(), "login failed", slog.String("username", truncate(req.Username, 64)), slog.String("remote", r.RemoteAddr))
 		writeErrorBody(w, http.StatusUnauthorized, "", "wrong user name or password")
@@ -630,6 +656,9 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, err := readBody(w, r, maxAdminBodyBytes, fmt.Sprintf("rules larger than %d bytes", maxAdminBodyBytes))
+	if err == nil {
+		err = checkLimits(data, bodyLimits(maxAdminBodyBytes))
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

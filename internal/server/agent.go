@@ -189,7 +189,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 			return err
 		}
 		var rep api.Report
-		if err := decodeStrict(data, &rep); err != nil {
+		if err := decodeStrict(data, &rep, reportLimits(s.maxReportBytes)); err != nil {
 			return err
 		}
 		if err := rep.Validate(); err != nil {

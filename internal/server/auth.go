@@ -24,7 +24,7 @@ var errNoCredentials = errors.New("no credentials")
 // token. app.ErrBadCredentials (wrapped) when they are wrong.
 func (s *Server) Authenticate(r *http.Request) (app.User, error) {
 	if name, password, ok := r.BasicAuth(); ok {
-		return s.app.CheckLogin(r.Context(), name, password)
+		return s.app.CheckLogin(r.Context(), name, password, s.edge.ClientIP(r))
 	}
 	if tok, ok := bearer(r); ok {
 		return s.app.VerifySession(r.Context(), tok)

@@ -12,6 +12,10 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/jsonlimit"
 )
 
 // readBody reads a request body of at most limit bytes (after gzip decoding, when the
@@ -52,10 +56,52 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
+// maxNesting bounds the nesting of every JSON body (the deepest request has 4 levels).
+const maxNesting = 16
+
+// bodyLimits are the limits of a JSON body of at most n bytes: every request body is
+// checked against them, while reading its tokens and before anything is decoded, so
+// that a hostile body (a huge array, deep nesting, long strings, duplicate keys) costs
+// a small multiple of its size and is refused with a short message.
+func bodyLimits(n int64) jsonlimit.Limits {
+	return jsonlimit.Limits{MaxBytes: n, MaxDepth: maxNesting, FoldedKeys: true}
+}
+
+// reportLimits adds a report's array lengths (api.Report.Validate checks them again).
+func reportLimits(n int64) jsonlimit.Limits {
+	l := bodyLimits(n)
+	l.ArrayLen = map[string]int{"$.updates": api.MaxReportUpdates, "$.packages": api.MaxPackages,
+		"$.updates[*].kb": 200, "$.updates[*].products": 200}
+	l.MaxValues = 40 * api.MaxReportUpdates
+	return l
+}
+
+// checkLimits refuses data that breaks l: 413 for its size, 400 naming the path
+// otherwise (syntax errors are left to decodeStrict, which names the field).
+func checkLimits(data []byte, l jsonlimit.Limits) error {
+	err := jsonlimit.Check(data, l)
+	var e *jsonlimit.Error
+	switch {
+	case err == nil:
+		return nil
+	case jsonlimit.TooLarge(err):
+		return errStatus(http.StatusRequestEntityTooLarge, "", "request body larger than %d bytes", l.MaxBytes)
+	case errors.As(err, &e) && e.Limit == jsonlimit.LimitSyntax && e.Err == nil:
+		return nil
+	case errors.As(err, &e):
+		field := strings.TrimPrefix(strings.TrimPrefix(e.Path, "$"), ".")
+		return badRequest(truncate(field, 100), "%s", truncate(e.Msg, 200))
+	}
+	return badRequest("", "%s", truncate(err.Error(), 200))
+}
+
 // decodeStrict decodes exactly one JSON value from data into v (a pointer), refusing
-// unknown fields and trailing data. Its errors are 400s naming the offending field as a
-// path such as "updates[3].status".
-func decodeStrict(data []byte, v any) error {
+// unknown fields and trailing data, after checking data against l. Its errors are 400s
+// naming the offending field as a path such as "updates[3].status".
+func decodeStrict(data []byte, v any, l jsonlimit.Limits) error {
+	if err := checkLimits(data, l); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -336,9 +382,4 @@ func jsonKind(data []byte) string {
 	return "the number " + truncate(string(data), 32)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return app.Truncate(s, n) }

@@ -33,7 +33,7 @@ func TestDecodeStrictNamesTheField(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			var rep api.Report
-			err := decodeStrict([]byte(tt.body), &rep)
+			err := decodeStrict([]byte(tt.body), &rep, reportLimits(1<<20))
 			var he *httpError
 			if !errors.As(err, &he) || he.status != 400 {
 				t.Fatalf("error %v, want a 400", err)
@@ -52,7 +52,7 @@ func TestDecodeStrictAcceptsValid(t *testing.T) {
 	body := `{"full":true,"scan_at":"2026-11-20T10:00:00Z","wua_status":"OK","Reboot_Pending":true,
 		"updates":[{"update_id":"0a1b2c3d-0000-4000-8000-00000000000a","revision_number":2,"status":"OK","kb":["KB1"]}]}`
 	var rep api.Report
-	if err := decodeStrict([]byte(body), &rep); err != nil {
+	if err := decodeStrict([]byte(body), &rep, reportLimits(1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	if !rep.Full || !rep.RebootPending || len(rep.Updates) != 1 || rep.Updates[0].RevisionNumber != 2 ||
@@ -116,7 +116,7 @@ func FuzzDecodeReport(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rep api.Report
-		err := decodeStrict(data, &rep)
+		err := decodeStrict(data, &rep, reportLimits(1<<20))
 		if err == nil {
 			_ = rep.Validate()
 			if _, err := storeReport(&rep, time.Time{}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/edge"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -238,6 +239,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if s.edge.HTTPS(r) {
+			w.Header().Set("Strict-Transport-Security", edge.HSTS)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -270,7 +274,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			attrs := []slog.Attr{
 				slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", s.edge.ClientIP(r)),
 			}
 			if u, ok := app.UserFromContext(r.Context()); ok {
 				attrs = append(attrs, slog.String("user", u.Name))

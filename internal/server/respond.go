@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/app"
@@ -50,8 +51,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away: nothing to do
 }
 
+// maxErrorMessage caps an error answer's message (and field): a hostile body never
+// makes a long answer.
+const maxErrorMessage = 300
+
 func writeErrorBody(w http.ResponseWriter, status int, field, msg string) {
-	writeJSON(w, status, api.Error{Error: msg, Field: field})
+	writeJSON(w, status, api.Error{Error: truncate(msg, maxErrorMessage), Field: truncate(field, 120)})
 }
 
 // fail answers err: an *httpError or *api.FieldError as given, store sentinels as 404,
@@ -62,6 +67,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *app.Error
 	switch {
 	case errors.As(err, &ae):
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+		}
 		writeErrorBody(w, ae.Kind.HTTPStatus(), ae.Field, ae.Msg)
 	case app.KindOf(err) == app.Busy:
 		writeErrorBody(w, http.StatusConflict, "", err.Error())
@@ -98,7 +106,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	if err != nil {
 		return err
 	}
-	return decodeStrict(data, v)
+	return decodeStrict(data, v, bodyLimits(limit))
 }
 
 func checkJSONContentType(r *http.Request) error {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/edge"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
 )
@@ -79,6 +80,7 @@ type Server struct {
 	app     *app.App
 	appOpts []app.Option
 
+	edge          edge.Config
 	health        JobHealthSource
 	maxCatalogAge time.Duration
 	extra         []route
@@ -153,6 +155,10 @@ func WithCommandPollInterval(d time.Duration) Option {
 	}
 }
 
+// WithEdge says how clients reach the server (public_url, trusted_proxies): the client
+// address of login throttling and logs, and HSTS when the client speaks HTTPS.
+func WithEdge(e edge.Config) Option { return func(s *Server) { s.edge = e } }
+
 // WithApp sets the application layer the admin API translates to (cmd/waptserver
 // shares one with the console, so that both use the same sessions and the console's
 // commands wake the long-polls served here). Without it the server builds its own on
@@ -163,6 +169,11 @@ func WithApp(a *app.App) Option { return func(s *Server) { s.app = a } }
 // (without WithApp). Replicas behind one load balancer must share it.
 func WithSessionKey(key []byte) Option {
 	return func(s *Server) { s.appOpts = append(s.appOpts, app.WithSessionKey(key)) }
+}
+
+// WithAppOptions passes options to the server's own application (without WithApp).
+func WithAppOptions(opts ...app.Option) Option {
+	return func(s *Server) { s.appOpts = append(s.appOpts, opts...) }
 }
 
 // WithSessionTTL sets how long a session lasts (server's own application only).

@@ -15,6 +15,7 @@ import (
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
+	"github.com/openwua/waptwua/internal/throttle"
 	"github.com/openwua/waptwua/internal/wu"
 )
 
@@ -46,7 +47,9 @@ func readRoutes() []string {
 }
 
 func testAdminRequiresCredentials(t *testing.T, open Opener) {
-	e := NewEnv(t, open)
+	// Many wrong credentials from one address: the login throttle (SecurityLoginThrottle)
+	// would answer 429; this test is about 401.
+	e := NewEnv(t, open, server.WithAppOptions(app.WithLoginThrottle(throttle.Config{Free: 1000})))
 	cred := e.Register(hostA)
 	for _, p := range readRoutes() {
 		for _, auth := range []Auth{nil, Basic(AdminUser, "wrong"), Basic("nobody", "x"), Bearer("ws1.forged.token"), Bearer(cred)} {
