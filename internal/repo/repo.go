@@ -220,3 +220,16 @@ func (r *Repo) Remove(name string) error {
 	}
 	return nil
 }
+
+// CheckWritable tells whether files can be written into the folder now (readiness
+// probes): it writes, syncs and removes a small file in .tmp/. The error says what failed.
+func (r *Repo) CheckWritable() error {
+	name := fmt.Sprintf("%s/.writable-%d", TempDirName, r.snapSeq.Add(1))
+	if err := r.writeSync(name, []byte("ok")); err != nil {
+		return fmt.Errorf("repository folder %s not writable: %w", r.dir, err)
+	}
+	if err := r.root.Remove(name); err != nil {
+		return fmt.Errorf("repository folder %s: removing its write probe: %w", r.dir, err)
+	}
+	return nil
+}

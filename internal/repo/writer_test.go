@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openwua/waptwua/internal/wu"
@@ -247,5 +248,30 @@ func TestOpenCreatesPrivateFolders(t *testing.T) {
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s created with mode %v, want 0700 (private to the server's account)", d, fi.Mode().Perm())
 		}
+	}
+}
+
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(dir, WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.CheckWritable(); err != nil {
+		t.Fatalf("CheckWritable on a writable folder: %v", err)
+	}
+	if ents, _ := os.ReadDir(r.TempDir()); len(ents) != 0 {
+		t.Errorf("the probe left %d files", len(ents))
+	}
+	// A file standing where .tmp/ should be: no write can succeed, whoever runs the test.
+	if err := os.Remove(r.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.TempDir(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckWritable(); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Errorf("CheckWritable with .tmp unusable = %v, want a not-writable error", err)
 	}
 }
