@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openwua/waptwua/internal/action"
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/rules"
@@ -57,6 +58,10 @@ type Agent struct {
 	// trust are the certificates rules packages must chain to ([waptwua] trusted_certs);
 	// nil: no package is trusted and the server's unsigned rules apply.
 	trust *x509.CertPool
+
+	// actions runs update packages (WithActionRunner); systemRoot is %SystemRoot%.
+	actions    action.Runner
+	systemRoot string
 
 	mu sync.Mutex // one cycle at a time
 	// liveScanKey is the scan key of the last scan made through wua by this process:

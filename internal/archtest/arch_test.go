@@ -30,11 +30,11 @@ type rule struct {
 var (
 	// domain: pure types and formats, no I/O policy.
 	domain = []string{"internal/wu", "internal/rules", "internal/config", "internal/api", "internal/lzx",
-		"internal/cab", "internal/catalog", "internal/pkg", "internal/schedule",
+		"internal/cab", "internal/catalog", "internal/pkg", "internal/schedule", "internal/msu", "internal/updatebuild",
 		// security building blocks (leaves)
 		"internal/jsonlimit", "internal/throttle", "internal/password", "internal/secret", "internal/edge"}
 	// ports: the interfaces of outside systems and the repository folder.
-	ports = []string{"internal/store", "internal/repo", "internal/upstream", "internal/wua"}
+	ports = []string{"internal/store", "internal/repo", "internal/upstream", "internal/wua", "internal/action"}
 	// application layer: every operation once.
 	application = []string{"internal/app"}
 	// concrete backends: only cmd/* (and tests) wire them.
@@ -86,6 +86,10 @@ func rules() map[string]rule {
 		"internal/cab/authenticode/authenticodetest": {only: []string{"internal/cab/authenticode/pki"}},
 		"internal/catalog":                           {only: []string{"internal/wu", "internal/cab", "internal/lzx"}},
 		"internal/pkg":                               {only: []string{"internal/wu", "internal/rules"}},
+		"internal/msu":                               {only: []string{"internal/wu", "internal/cab", "internal/lzx"}},
+		"internal/msu/msutest":                       {only: []string{"internal/wu", "internal/cab", "internal/lzx", "internal/msu"}},
+		"internal/updatebuild":                       {only: []string{"internal/wu", "internal/rules", "internal/cab", "internal/lzx", "internal/msu", "internal/pkg"}},
+		"internal/action":                            {only: []string{"internal/wu", "internal/rules", "internal/pkg"}},
 		"internal/store":                             {only: []string{"internal/wu", "internal/store"}, never: join(application, adapters)},
 		"internal/repo":                              {only: []string{"internal/wu"}},
 		"internal/upstream":                          {only: []string{"internal/wu"}},
@@ -97,7 +101,7 @@ func rules() map[string]rule {
 		"internal/server/servertest": {only: join(domain, ports, application, []string{"internal/server"}), never: join(except(adapters, "internal/server"), concrete, []string{"cmd"})},
 		"internal/console":           adapter("internal/console"),
 		"internal/jobs":              adapter("internal/jobs"),
-		"internal/agent":             {only: join(domain, []string{"internal/upstream", "internal/repo", "internal/wua"}), never: join(except(adapters, "internal/agent"), application, []string{"internal/store"}, concrete, []string{"cmd"})},
+		"internal/agent":             {only: join(domain, []string{"internal/upstream", "internal/repo", "internal/wua", "internal/action"}), never: join(except(adapters, "internal/agent"), application, []string{"internal/store"}, concrete, []string{"cmd"})},
 		"internal/archtest":          {only: []string{}},
 		"internal/store/storetest":   {only: []string{"internal/wu", "internal/store"}},
 	}

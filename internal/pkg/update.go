@@ -316,6 +316,9 @@ func CheckPayloadFile(f PayloadFile, r io.Reader) error {
 // CheckPayloadDir checks every payload file of a under dir (no symbolic link out of it is
 // followed).
 func CheckPayloadDir(dir string, a Action) error {
+	if len(a.Files) == 0 {
+		return nil
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("payload folder: %w", err)

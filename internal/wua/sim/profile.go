@@ -44,6 +44,8 @@ type Profile struct {
 	Busy int `json:"busy,omitempty"`
 	// RebootPending: a restart is pending at start; Install refuses until Reboot.
 	RebootPending bool `json:"reboot_pending,omitempty"`
+	// Actions are the exit codes of update packages' commands (see RunCommand).
+	Actions []ActionExit `json:"actions,omitempty"`
 }
 
 // Failure makes the install of the matching update fail with HResult.

@@ -239,6 +239,9 @@ func (h *Host) applies(u *wu.Update) bool {
 }
 
 func (h *Host) installed(u *wu.Update) bool {
+	if v, ok := h.outOfBand(u); ok {
+		return v
+	}
 	if _, ok := h.st.Installed[u.Key().String()]; ok {
 		return true
 	}

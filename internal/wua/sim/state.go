@@ -27,6 +27,8 @@ type state struct {
 	BusyLeft      int               `json:"busy_left"`
 	// FailuresUsed counts the failed attempts of each profile failure (by index).
 	FailuresUsed map[int]int `json:"failures_used,omitempty"`
+	// KBs: KB digits → installed (true) or removed (false) by an update package (NoteKB).
+	KBs map[string]bool `json:"kbs,omitempty"`
 	// History lists the install attempts, newest last.
 	History []attempt `json:"history,omitempty"`
 }
