@@ -3,87 +3,267 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/store/internal/sqlq"
 )
 
-// ApplyReport records one report in one transaction, writing only what changed.
+// ApplyReport records one report, writing only what changed. Reports arriving while
+// the writer is busy are written together in one transaction (group commit: the pages
+// they share, the status index above all, reach the WAL once), each in its own savepoint
+// so that a refused report leaves the others; every caller returns after the commit
+// that made its report durable.
 func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report) error {
+	req := &reportReq{ctx: ctx, host: hostUUID, r: r, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	s.reports.mu.Lock()
+	s.reports.queue = append(s.reports.queue, req)
+	lead := !s.reports.leading
+	s.reports.leading = true
+	s.reports.mu.Unlock()
+	if lead {
+		s.leadReports()
+	}
+	for {
+		select {
+		case err := <-req.done:
+			if err != nil {
+				return fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
+			}
+			return nil
+		case <-req.lead:
+			s.leadReports()
+		}
+	}
+}
+
+// maxGroup is the most reports one transaction writes.
+const maxGroup = 64
+
+// reportReq is one ApplyReport call waiting for its group.
+type reportReq struct {
+	ctx  context.Context
+	host string
+	r    store.Report
+	done chan error    // the result, once committed (or refused)
+	lead chan struct{} // this caller is to write the next group
+}
+
+// reportQueue holds the reports waiting for the writer; one caller at a time (the
+// leader) writes a group of them, then hands the lead to the first one still waiting.
+type reportQueue struct {
+	mu      sync.Mutex
+	queue   []*reportReq
+	leading bool
+}
+
+// leadReports writes one group of queued reports (the leader's own among them) in one
+// transaction, answers each, and hands the lead on.
+func (s *Store) leadReports() {
+	s.reports.mu.Lock()
+	n := min(len(s.reports.queue), maxGroup)
+	group := s.reports.queue[:n:n]
+	s.reports.queue = s.reports.queue[n:]
+	s.reports.mu.Unlock()
+
+	answered := false
+	defer func() {
+		if answered {
+			return
+		}
+		// A panic while writing: answer the group and free the lead before it goes on,
+		// so that the other callers do not wait forever.
+		for _, req := range group {
+			req.done <- errors.New("report group aborted by a panic (see the server log)")
+		}
+		s.reports.mu.Lock()
+		s.reports.leading = false
+		for _, req := range s.reports.queue {
+			req.done <- errors.New("report group aborted by a panic (see the server log)")
+		}
+		s.reports.queue = nil
+		s.reports.mu.Unlock()
+	}()
+	results := make([]error, len(group))
+	// The group outlives any one caller's context: each report checks its own.
+	ctx := context.WithoutCancel(group[0].ctx)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		hostPK, plan, err := s.PlanHostReport(ctx, conn{tx}, hostUUID, r)
-		if err != nil {
+		for i, req := range group {
+			results[i] = s.applyInSavepoint(ctx, tx, req)
+		}
+		return nil
+	})
+	for i, req := range group {
+		if err != nil && results[i] == nil {
+			results[i] = err
+		}
+		req.done <- results[i]
+	}
+	answered = true
+
+	s.reports.mu.Lock()
+	if len(s.reports.queue) == 0 {
+		s.reports.leading = false
+	} else {
+		s.reports.queue[0].lead <- struct{}{}
+	}
+	s.reports.mu.Unlock()
+}
+
+// applyInSavepoint applies one report of a group; an error rolls back this report only.
+func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, req *reportReq) error {
+	if err := req.ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT report`); err != nil {
+		return err
+	}
+	err := s.applyReport(ctx, tx, req.host, req.r)
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO report`); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back the report: %w", rerr))
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE report`); rerr != nil {
+		return errors.Join(err, fmt.Errorf("release the report savepoint: %w", rerr))
+	}
+	return err
+}
+
+// applyReport writes one report in tx.
+func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hostUUID string, r store.Report) error {
+	hostPK, plan, err := s.PlanHostReport(ctx, conn{tx}, hostUUID, r)
+	if err != nil {
+		return err
+	}
+	if len(plan.Writes) > 0 {
+		if err := writeStatuses(ctx, tx, hostPK, plan.Writes, r.At); err != nil {
 			return err
 		}
-		if len(plan.Writes) > 0 {
-			if err := writeStatuses(ctx, tx, hostPK, plan.Writes, r.At); err != nil {
-				return err
-			}
+	}
+	if len(plan.Deletes) > 0 {
+		if err := deleteStatuses(ctx, tx, hostPK, plan.Deletes); err != nil {
+			return err
 		}
-		if len(plan.Deletes) > 0 {
-			st, err := tx.PrepareContext(ctx, `DELETE FROM host_updates WHERE host_pk = ? AND update_pk = ?`)
-			if err != nil {
-				return fmt.Errorf("prepare status delete: %w", err)
-			}
-			defer st.Close()
-			for _, pk := range plan.Deletes {
-				if _, err := st.ExecContext(ctx, hostPK, pk); err != nil {
-					return fmt.Errorf("delete status: %w", err)
-				}
-			}
+	}
+	return s.FinishReport(ctx, conn{tx}, hostPK, r, plan.Counts)
+}
+
+// statusRow is one status as writeStatuses passes it in a JSON array (json_each).
+type statusRow struct {
+	P int64  `json:"p"`           // update row id
+	S string `json:"s"`           // status
+	R string `json:"r"`           // reason
+	I *int64 `json:"i,omitempty"` // installed at (unix microseconds), null when unknown
+	E string `json:"e"`           // last error
+}
+
+// writeStatuses writes a report's changed statuses with set-based statements over JSON
+// arrays: one lookup of the update rows of statuses new to the host, and one upsert of
+// every status (not two statements per status).
+func writeStatuses(ctx context.Context, tx *sql.Tx, hostPK int64, writes []sqlq.Write, at time.Time) error {
+	if err := resolveUpdates(ctx, tx, writes, at); err != nil {
+		return err
+	}
+	rows := make([]statusRow, len(writes))
+	for i, w := range writes {
+		u := &w.Update
+		rows[i] = statusRow{P: w.UpdatePK, S: string(u.Status), R: string(u.Reason), E: u.LastError}
+		if !u.InstalledAt.IsZero() {
+			us := u.InstalledAt.UnixMicro()
+			rows[i].I = &us
 		}
-		return s.FinishReport(ctx, conn{tx}, hostPK, r, plan.Counts)
-	})
+	}
+	doc, err := json.Marshal(rows)
 	if err != nil {
-		return fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
+		return fmt.Errorf("encode statuses: %w", err)
+	}
+	// "WHERE true": an INSERT ... SELECT with an upsert clause needs a WHERE (SQLite's
+	// parsing ambiguity).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO host_updates (host_pk, update_pk, status, reason, installed_at, last_error, changed_at)
+		SELECT ?, j.value ->> 'p', j.value ->> 's', j.value ->> 'r', j.value ->> 'i', j.value ->> 'e', ? FROM json_each(?) j WHERE true
+		ON CONFLICT (host_pk, update_pk) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+		installed_at = excluded.installed_at, last_error = excluded.last_error, changed_at = excluded.changed_at`,
+		hostPK, tz(at), string(doc)); err != nil {
+		return fmt.Errorf("write statuses: %w", err)
 	}
 	return nil
 }
 
-func writeStatuses(ctx context.Context, tx *sql.Tx, hostPK int64, writes []sqlq.Write, at time.Time) error {
-	find, err := tx.PrepareContext(ctx, `SELECT id FROM updates WHERE update_id = ? AND revision_number = ?`)
+// deleteStatuses deletes the host's statuses of the given update rows.
+func deleteStatuses(ctx context.Context, tx *sql.Tx, hostPK int64, pks []int64) error {
+	doc, err := json.Marshal(pks)
 	if err != nil {
-		return fmt.Errorf("prepare update lookup: %w", err)
+		return fmt.Errorf("encode deleted statuses: %w", err)
 	}
-	defer find.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT INTO host_updates (host_pk, update_pk, status, reason, installed_at, last_error, changed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (host_pk, update_pk) DO UPDATE SET status = excluded.status, reason = excluded.reason,
-		installed_at = excluded.installed_at, last_error = excluded.last_error, changed_at = excluded.changed_at`)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM host_updates WHERE host_pk = ? AND update_pk IN (SELECT value FROM json_each(?))`,
+		hostPK, string(doc)); err != nil {
+		return fmt.Errorf("delete statuses: %w", err)
+	}
+	return nil
+}
+
+// resolveUpdates fills the UpdatePK of writes for updates the host had no status for,
+// in one lookup, creating SourceReport updates for those the catalog lacks.
+func resolveUpdates(ctx context.Context, tx *sql.Tx, writes []sqlq.Write, at time.Time) error {
+	type key struct {
+		U string `json:"u"`
+		N int    `json:"n"`
+	}
+	var keys []key
+	var idx []int
+	for i, w := range writes {
+		if w.UpdatePK == 0 {
+			keys = append(keys, key{w.Update.Key.UpdateID, w.Update.Key.RevisionNumber})
+			idx = append(idx, i)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(keys)
 	if err != nil {
-		return fmt.Errorf("prepare status upsert: %w", err)
+		return fmt.Errorf("encode update keys: %w", err)
 	}
-	defer put.Close()
+	rows, err := tx.QueryContext(ctx, `SELECT j.key, u.id FROM json_each(?) j
+		JOIN updates u ON u.update_id = j.value ->> 'u' AND u.revision_number = j.value ->> 'n'`, string(doc))
+	if err != nil {
+		return fmt.Errorf("look up updates: %w", err)
+	}
+	for rows.Next() {
+		var k, id int64
+		if err := rows.Scan(&k, &id); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up updates: %w", err)
+		}
+		writes[idx[k]].UpdatePK = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up updates: %w", err)
+	}
 	var uw *updateWriter
 	defer func() {
 		if uw != nil {
 			uw.close()
 		}
 	}()
-	for _, w := range writes {
-		u := w.Update
-		pk := w.UpdatePK
-		if pk == 0 {
-			err := find.QueryRowContext(ctx, u.Key.UpdateID, u.Key.RevisionNumber).Scan(&pk)
-			if errors.Is(err, sql.ErrNoRows) {
-				if uw == nil {
-					if uw, err = prepareUpdateWriter(ctx, tx); err != nil {
-						return err
-					}
-				}
-				info := sqlq.ReportedUpdateInfo(u)
-				if pk, err = uw.write(ctx, &info, store.SourceReport, "", at); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return fmt.Errorf("look up update %s: %w", u.Key, err)
+	for _, i := range idx {
+		if writes[i].UpdatePK != 0 {
+			continue
+		}
+		if uw == nil {
+			if uw, err = prepareUpdateWriter(ctx, tx); err != nil {
+				return err
 			}
 		}
-		if _, err := put.ExecContext(ctx, hostPK, pk, string(u.Status), string(u.Reason), tv(u.InstalledAt), u.LastError, tz(at)); err != nil {
-			return fmt.Errorf("write status of %s: %w", u.Key, err)
+		info := sqlq.ReportedUpdateInfo(writes[i].Update)
+		if writes[i].UpdatePK, err = uw.write(ctx, &info, store.SourceReport, "", at); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -38,6 +38,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	locks map[string]bool // held Locker names
+
+	reports reportQueue // ApplyReport's group commit
 }
 
 var _ store.Store = (*Store)(nil)

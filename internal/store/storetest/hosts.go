@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/openwua/waptwua/internal/store"
@@ -506,4 +507,48 @@ func testUpdateHosts(t *testing.T, s store.Store) {
 	wantErr(t, "UpdateHosts of an unknown update", err, store.ErrNotFound)
 	_, err = s.UpdateHosts(ctx, us[0].Key(), store.UpdateHostFilter{Cursor: "x"})
 	wantErr(t, "UpdateHosts bad cursor", err, store.ErrInvalid)
+}
+
+// Concurrent reports (written together where the backend groups them): a refused one
+// (unknown host, invalid status) fails alone, the others are stored.
+func testReportConcurrentMixed(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	us, cats := Catalog(4)
+	importAll(t, s, us, cats, t0)
+	const n = 24
+	for i := 1; i <= n; i++ {
+		if i%3 != 0 { // every third host is not registered
+			register(t, s, i)
+		}
+	}
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Go(func() {
+			st := wu.StatusMissing
+			if i%4 == 0 {
+				st = "BOGUS"
+			}
+			errs[i] = s.ApplyReport(ctx, HostUUID(i), store.Report{At: at(i), Full: true, Updates: []store.ReportedUpdate{
+				{Key: us[0].Key(), Status: wu.StatusOK}, {Key: us[i%4].Key(), Status: st}}})
+		})
+	}
+	wg.Wait()
+	for i := 1; i <= n; i++ {
+		switch {
+		case i%3 == 0:
+			wantErr(t, fmt.Sprintf("report of unregistered host %d", i), errs[i], store.ErrNotFound)
+		case i%4 == 0:
+			wantErr(t, fmt.Sprintf("report of host %d with an invalid status", i), errs[i], store.ErrInvalid)
+			if got := statuses(t, s, i); len(got) != 0 {
+				t.Errorf("host %d: refused report left %v", i, got)
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("report of host %d: %v", i, errs[i])
+			} else if got := statuses(t, s, i); len(got) != 2 {
+				t.Errorf("host %d: statuses %v, want 2", i, got)
+			}
+		}
+	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReportUnknownUpdates", testReportUnknown},
 		{"ReportInvalid", testReportInvalid},
 		{"ReportNeededCounts", testReportNeeded},
+		{"ReportConcurrentMixed", testReportConcurrentMixed},
 		{"UpdateHosts", testUpdateHosts},
 		{"NeededAndUnusedFiles", testFiles},
 		{"Tasks", testTasks},
