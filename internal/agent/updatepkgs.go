@@ -162,6 +162,9 @@ func (a *Agent) installUpdatePackage(ctx context.Context, ref api.Package) (upda
 	}
 	base := strings.TrimSuffix(ref.Filename, ".wapt")
 	payloadDir := filepath.Join(a.updatesDir(), base+".payload")
+	if err := a.checkPayloadSpace(payloadDir, v.Action); err != nil {
+		return updateRecord{}, err
+	}
 	for _, f := range v.Action.Files {
 		if err := a.fetchPayload(ctx, base+".payload", payloadDir, f); err != nil {
 			if errors.Is(err, pkg.ErrPayload) {
@@ -196,6 +199,35 @@ func (a *Agent) installUpdatePackage(ctx context.Context, ref api.Package) (upda
 		}
 	}
 	return rec, nil
+}
+
+// checkPayloadSpace refuses to download payload files that would leave less than the
+// agent's minimum free space (WithMinFreeBytes) on the data folder's volume.
+func (a *Agent) checkPayloadSpace(dir string, act pkg.Action) error {
+	var need uint64
+	for _, f := range act.Files {
+		final := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if st, err := os.Stat(final); err == nil && st.Size() == f.Size {
+			continue
+		}
+		rem := f.Size - partSize(final+".part")
+		if rem < 0 {
+			rem = f.Size
+		}
+		need += uint64(rem)
+	}
+	if need == 0 || a.disk == nil {
+		return nil
+	}
+	free, err := a.disk.FreeBytes(a.updatesDir())
+	if err != nil {
+		return fmt.Errorf("payload: %w: %w", ErrDiskSpace, err)
+	}
+	if free < need+a.minFree {
+		return fmt.Errorf("payload: %w: %s free on the volume of %s, the package needs %s more plus %s kept free (free some space; the next cycle retries)",
+			ErrDiskSpace, formatBytes(int64(free)), a.updatesDir(), formatBytes(int64(need)), formatBytes(int64(a.minFree)))
+	}
+	return nil
 }
 
 // verifyUpdatePackage checks an update package as verifyPackage checks a rules package.

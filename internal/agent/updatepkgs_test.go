@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,11 +50,13 @@ type updEnv struct {
 	newAgent func() *Agent
 	mu       sync.Mutex
 	ranges   []string // Range headers the repository received
+	free     atomic.Uint64
 }
 
 func newUpdEnv(t *testing.T, profile sim.Profile) *updEnv {
 	t.Helper()
 	e := &updEnv{t: t, signer: pkgtest.New(t, "Acme Update Signer", updNow), repoDir: t.TempDir()}
+	e.free.Store(30 << 30)
 	dir := t.TempDir()
 	certFile := filepath.Join(dir, "signer.crt")
 	if err := os.WriteFile(certFile, e.signer.CertPEM, 0o644); err != nil {
@@ -96,7 +99,7 @@ func newUpdEnv(t *testing.T, profile sim.Profile) *updEnv {
 	e.newAgent = func() *Agent {
 		a, err := New(cfg, host, NewClient(srv.Client(), srv.URL, repo, nil, "test"), filepath.Join(dir, "data"),
 			WithClock(updClock{}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-			WithDiskSpace(diskFunc(func() uint64 { return 30 << 30 })), WithSystemDrive(`C:\`),
+			WithDiskSpace(diskFunc(e.free.Load)), WithSystemDrive(`C:\`),
 			WithActionRunner(runner, `C:\Windows`))
 		if err != nil {
 			t.Fatal(err)
@@ -272,6 +275,15 @@ func TestUpdatePackageDriverAndUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	uref := e.publish(up)
+	// Too little space for the media: nothing is downloaded nor run, and it is retried.
+	e.free.Store(DefaultMinFreeBytes + 1000)
+	if st := e.run(uref); st.Status != UpdatePackageError || !strings.Contains(st.Error, "the package needs") {
+		t.Fatalf("low disk: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(e.agent.updatesDir(), "win11-24h2_1-0.payload")); err == nil {
+		t.Error("payload downloaded without the space for it")
+	}
+	e.free.Store(30 << 30)
 	st := e.agent.InstallUpdatePackages(context.Background(), []api.Package{dref, uref})
 	if len(st) != 2 || st[0].Status != UpdatePackageInstalled || st[1].Status != UpdatePackageRebootNeeded {
 		t.Fatalf("statuses %+v", st)

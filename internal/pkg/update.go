@@ -96,6 +96,26 @@ type Action struct {
 
 var kbDigits = regexp.MustCompile(`^[0-9]{4,10}$`)
 
+// windowsDevice matches the names Windows opens as devices whatever the extension.
+var windowsDevice = regexp.MustCompile(`(?i)^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$`)
+
+// checkWindowsPath refuses what the agent could not write faithfully on Windows: device
+// names, segments ending with a dot or a space (Windows drops them), and the characters
+// Windows forbids in file names.
+func checkWindowsPath(p string) error {
+	for _, seg := range strings.Split(p, "/") {
+		switch {
+		case windowsDevice.MatchString(strings.TrimRight(seg, ". ")):
+			return fmt.Errorf("%q is a Windows device name", seg)
+		case strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " "):
+			return fmt.Errorf("%q ends with a dot or a space, which Windows drops", seg)
+		case strings.ContainsAny(seg, `<>"|?*`):
+			return fmt.Errorf("%q holds a character Windows forbids in file names", seg)
+		}
+	}
+	return nil
+}
+
 // NormKB returns the digits of a KB number written "5034441", "KB5034441" or "kb5034441".
 func NormKB(s string) (string, error) {
 	d := strings.TrimSpace(s)
@@ -142,6 +162,9 @@ func (a Action) Check() error {
 	for _, f := range a.Files {
 		if err := checkEntryName(f.Path); err != nil || strings.HasSuffix(f.Path, "/") {
 			return fmt.Errorf("payload file %s: not a plain relative path (%v)", quoteForError(f.Path), err)
+		}
+		if err := checkWindowsPath(f.Path); err != nil {
+			return fmt.Errorf("payload file %s: %v", quoteForError(f.Path), err)
 		}
 		k := strings.ToLower(f.Path)
 		if seen[k] {

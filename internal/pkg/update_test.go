@@ -181,6 +181,11 @@ func TestActionCheck(t *testing.T) {
 		{Kind: KindMSU, KB: "5034441", Target: "a.msu", TimeoutSeconds: 100000, Files: []PayloadFile{f}},
 		{Kind: KindMSU, KB: "5034441", Target: "a.msu", MinFreeBytes: 5, Files: []PayloadFile{f}},
 		{Kind: KindMSU, KB: "5034441", Architecture: "mips", Target: "a.msu", Files: []PayloadFile{f}},
+		{Kind: KindDriver, Target: "d/x.inf", Files: []PayloadFile{payloadFile("d/x.inf", nil), payloadFile("d/CON.sys", nil)}},
+		{Kind: KindDriver, Target: "d/x.inf", Files: []PayloadFile{payloadFile("d/x.inf", nil), payloadFile("lpt1/x.sys", nil)}},
+		{Kind: KindDriver, Target: "d/x.inf", Files: []PayloadFile{payloadFile("d/x.inf", nil), payloadFile("d/x.sys.", nil)}},
+		{Kind: KindDriver, Target: "d/x.inf", Files: []PayloadFile{payloadFile("d/x.inf", nil), payloadFile("d /x.sys", nil)}},
+		{Kind: KindDriver, Target: "d/x.inf", Files: []PayloadFile{payloadFile("d/x.inf", nil), payloadFile("d/x?.sys", nil)}},
 	}
 	for i, a := range bad {
 		if err := a.Check(); err == nil {
