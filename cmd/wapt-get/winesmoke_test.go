@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/cab/authenticode"
+	"github.com/openwua/waptwua/internal/cab/authenticode/authenticodetest"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -245,7 +247,7 @@ func randomHex(n int) string {
 }
 
 // startSmokeServer starts waptserver serve with the stand-in as its Microsoft.
-func startSmokeServer(t *testing.T, dir, bin, standin, secret string) *smokeServer {
+func startSmokeServer(t *testing.T, dir, bin, standin, secret, cabRoots string) *smokeServer {
 	t.Helper()
 	ini := filepath.Join(dir, "waptserver.ini")
 	conf := fmt.Sprintf(`[options]
@@ -254,8 +256,9 @@ data = %s
 wsusscn2_url = http://download.windowsupdate.com/microsoftupdate/v6/wsusscan/wsusscn2.cab
 http_proxy = %s
 enrollment_secret = %s
+cab_trusted_roots = %s
 download_concurrency = 2
-`, filepath.Join(dir, "serverdata"), standin, secret)
+`, filepath.Join(dir, "serverdata"), standin, secret, cabRoots)
 	if err := os.WriteFile(ini, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +363,14 @@ func TestWineSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := &microsoftStandin{cab: cab.Bytes(), files: map[string]catalog.SynthFile{}}
+	// Signed like Microsoft's, with a throw-away root the server trusts: its signature
+	// check stays on.
+	p := authenticodetest.NewPKI(t, authenticodetest.PKIOptions{SignerCN: "Stand-in Catalog Signer"})
+	signed, err := authenticode.Signer{Cert: p.Signer, Key: p.Key}.Sign(cab.Bytes())
+	if err != nil {
+		t.Fatalf("sign the stand-in's catalog: %v", err)
+	}
+	ms := &microsoftStandin{cab: signed, files: map[string]catalog.SynthFile{}}
 	for _, f := range man.Files {
 		u, err := url.Parse(f.URL)
 		if err != nil {
@@ -376,7 +386,7 @@ func TestWineSmoke(t *testing.T) {
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
 	secret := randomHex(24)
-	srv := startSmokeServer(t, dir, serverBin, "http://"+ln.Addr().String(), secret)
+	srv := startSmokeServer(t, dir, serverBin, "http://"+ln.Addr().String(), secret, p.CAFile)
 
 	// The product of the simulated host: the one with the most updates.
 	count := map[string]int{}
@@ -414,6 +424,16 @@ func TestWineSmoke(t *testing.T) {
 		s := time.Now()
 		return func() { t.Logf("%-28s %s", name, time.Since(s).Round(10*time.Millisecond)) }
 	}
+
+	// The server has imported the catalog (startup sync) before the agent asks for it.
+	waitUntil(t, 2*time.Minute, "the server's catalog imported", func() (bool, string) {
+		resp, err := http.Get(srv.url + "/waptwua/wsusscn2.cab")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
 
 	// 1. The binary starts (the shim works).
 	done := step("help")
