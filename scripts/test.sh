@@ -46,3 +46,6 @@ go test -count=1 -timeout 40m ./...
 
 echo "== Wine smoke (the Windows agent under Wine)"
 ./scripts/wine-smoke.sh
+
+echo "== internal/action under Wine (update packages' process tree killed at the timeout)"
+./scripts/wine-action.sh

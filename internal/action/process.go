@@ -13,7 +13,8 @@ import (
 const DefaultMaxOutput = 64 << 10
 
 // Process runs commands as real processes: the agent's account (SYSTEM for the service),
-// no window, output captured up to MaxOutput bytes, killed at the timeout. The code is
+// no window, output captured up to MaxOutput bytes, killed at the timeout with the
+// processes it started (a job object on Windows, a process group on Unix). The code is
 // the same on every system; only the command lines of CommandFor are Windows ones.
 type Process struct {
 	MaxOutput int // 0: DefaultMaxOutput
@@ -31,7 +32,10 @@ func (p Process) Run(ctx context.Context, c Command, timeout time.Duration) (Exi
 	defer cancel()
 	cmd := exec.CommandContext(tctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
-	hideWindow(cmd)
+	var tree procTree
+	tree.prepare(cmd)
+	cmd.Cancel = func() error { return tree.kill(cmd.Process) }
+	defer tree.release()
 	max := p.MaxOutput
 	if max <= 0 {
 		max = DefaultMaxOutput
@@ -42,7 +46,14 @@ func (p Process) Run(ctx context.Context, c Command, timeout time.Duration) (Exi
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = 10 * time.Second
 	}
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if aerr := tree.attach(cmd.Process); aerr != nil {
+			// The run goes on; a timeout then kills the process alone.
+			fmt.Fprintf(out, "[waptwua: the process tree cannot be tracked: %v]\n", aerr)
+		}
+		err = cmd.Wait()
+	}
 	ex := Exit{Output: out.String()}
 	if ctx.Err() != nil { // the agent is stopping: not the action's timeout
 		return ex, fmt.Errorf("run %s: %w", c.Path, ctx.Err())

@@ -35,7 +35,9 @@ func TestProcessTimeoutKills(t *testing.T) {
 	pidFile := filepath.Join(dir, "pid")
 	a := actions()[pkg.KindMSU]
 	a.TimeoutSeconds = 1
-	r := linux{script: "echo started; echo $$ > " + pidFile + "; exec sleep 30"}
+	childFile := filepath.Join(dir, "child")
+	// The "installer" starts a child that outlives it unless its whole tree is killed.
+	r := linux{script: "echo started; sleep 40 & echo $! > " + childFile + "; echo $$ > " + pidFile + "; exec sleep 30"}
 	h := action.Host{Runner: r, SystemRoot: `C:\Windows`}
 	start := time.Now()
 	res, err := action.Run(context.Background(), h, a, `C:\p`)
@@ -48,14 +50,20 @@ func TestProcessTimeoutKills(t *testing.T) {
 	if !res.TimedOut || res.Status != action.StatusError || !strings.Contains(res.Text, "killed after the 1s timeout of a msu action") || !strings.Contains(res.Output, "started") {
 		t.Fatalf("%+v", res)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err := syscall.Kill(pid, 0); err == nil {
-		// A zombie would still answer; the runner waited for it, so it is gone.
-		t.Errorf("process %d still exists after the timeout", pid)
+	for _, f := range []string{pidFile, childFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		// The runner waited for its process; the child is reaped by init once killed.
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("%s: process %d still exists after the timeout", filepath.Base(f), pid)
+		}
 	}
 }
 
