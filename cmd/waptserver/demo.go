@@ -275,7 +275,7 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	adapter := &jobsAdapter{r: runner}
-	application := server.NewApp(st, adapter, metrics, nil, "", app.WithLogger(log), app.WithSessionKey(key))
+	application := server.NewApp(st, adapter, metrics, nil, "", app.WithLogger(log))
 	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st},
 		console.WithLogger(log), console.WithSessionKey(key))
 	if err != nil {

@@ -251,8 +251,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		server.WithMaxReportBytes(cfg.MaxReportBytes),
 		server.WithMaxCatalogAge(cfg.MaxCatalogAge),
 		server.WithEdge(edgeCfg),
+		server.WithApproval(cfg.ApproveHosts),
 		server.WithRules(fileRules),
-		server.WithSessionKey(key),
 	}
 	opts = append(opts, pkgOpts...)
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
@@ -266,7 +266,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		appJobs = adapter
 	}
 	application := server.NewApp(st, appJobs, metrics, pkgRoots, cfg.PackageTrustedCerts,
-		app.WithLogger(log), app.WithSessionKey(key))
+		app.WithLogger(log))
 	opts = append(opts, server.WithApp(application))
 	if !o.noJobs {
 		runner, err := newJobs(cfg, st, rp, log, metrics, application)

@@ -33,6 +33,10 @@ type RegisterRequest struct {
 	AgentVersion string   `json:"agent_version"`
 	Groups       []string `json:"groups,omitempty"`
 	Maturity     string   `json:"maturity,omitempty"` // PROD when empty
+	// CurrentCredential, when the host is registered already, proves it is the same host
+	// (credential rotation); without it (or an administrator's reset) re-registering an
+	// existing UUID is refused with 409.
+	CurrentCredential string `json:"current_credential,omitempty"`
 }
 
 // RegisterResponse gives the host its own credential: send it as
@@ -185,6 +189,10 @@ type Commands struct {
 type CommandResult struct {
 	OK      bool   `json:"ok"`
 	Message string `json:"message,omitempty"`
+	// Ack only acknowledges receipt (a long command): the server stops redelivering it
+	// and waits for the result. A result acknowledges too. Commands not acknowledged
+	// are delivered again after a timeout: the agent ignores an id it already ran.
+	Ack bool `json:"ack,omitempty"`
 }
 
 // Rules is the effective rules answer: the server-wide rules JSON of REFERENCE §4 (as

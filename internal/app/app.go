@@ -9,7 +9,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -39,6 +38,9 @@ type Deps struct {
 	Audit    AuditLog
 	Users    UserStore
 	Commands CommandStore
+	Sessions SessionStore
+	Hosts    HostAdmin
+	Tokens   TokenStore
 	Packages PackageStore
 	Updates  UpdateReader
 	Jobs     Jobs
@@ -71,17 +73,16 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithSessionKey sets the HMAC key of session tokens (at least 32 bytes). Replicas
-// behind one load balancer must share it; default: a random key per process.
-func WithSessionKey(key []byte) Option {
+// WithSessionIdle ends a session unused for d (default DefaultSessionIdle).
+func WithSessionIdle(d time.Duration) Option {
 	return func(a *App) {
-		if len(key) > 0 {
-			a.sessionKey = append([]byte(nil), key...)
+		if d >= time.Second {
+			a.sessionIdle = d
 		}
 	}
 }
 
-// WithSessionTTL sets how long a session lasts (default DefaultSessionTTL).
+// WithSessionTTL sets how long a session lasts at most (default DefaultSessionTTL).
 func WithSessionTTL(d time.Duration) Option {
 	return func(a *App) {
 		if d > 0 {
@@ -109,8 +110,8 @@ type App struct {
 	d            Deps
 	now          func() time.Time
 	log          *slog.Logger
-	sessionKey   []byte
 	sessionTTL   time.Duration
+	sessionIdle  time.Duration
 	passwordCost int
 	notify       *Notifier
 	verifier     *password.Verifier
@@ -123,16 +124,10 @@ func New(d Deps, opts ...Option) (*App, error) {
 	if d.Audit == nil || d.Users == nil {
 		return nil, errors.New("app: the audit log and the user store are required")
 	}
-	a := &App{d: d, now: time.Now, log: slog.Default(), sessionTTL: DefaultSessionTTL,
+	a := &App{d: d, now: time.Now, log: slog.Default(), sessionTTL: DefaultSessionTTL, sessionIdle: DefaultSessionIdle,
 		passwordCost: DefaultPasswordCost, notify: NewNotifier()}
 	for _, o := range opts {
 		o(a)
-	}
-	if len(a.sessionKey) == 0 {
-		a.sessionKey = make([]byte, 32)
-		_, _ = rand.Read(a.sessionKey) // crypto/rand.Read never fails
-	} else if len(a.sessionKey) < 32 {
-		return nil, fmt.Errorf("app: session key of %d bytes, want at least 32", len(a.sessionKey))
 	}
 	a.verifier = password.NewVerifier(a.now, nil)
 	a.limiter = throttle.New(a.throttle, a.now)

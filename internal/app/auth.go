@@ -2,12 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -123,110 +117,30 @@ func (a *App) loginFailed(ctx context.Context, name string, keys []string) {
 	}
 }
 
-// Session is a login: its token (the console's cookie or the admin API's bearer token)
-// and when it ends.
+// Session is a login: its token (the console's cookie or the admin API's bearer token),
+// its id in the store and when it ends at the latest.
 type Session struct {
+	ID      int64
 	Token   string
 	Expires time.Time
 	User    User
 }
 
-// Login checks the password, opens a session and audits it (session.login) with via
-// ("console" or "api") and the client's address.
+// Login checks the password, opens a session (kind console or api, from via) and audits
+// it (session.login) with the client's address.
 func (a *App) Login(ctx context.Context, name, pw, via, remote string) (Session, error) {
 	u, err := a.CheckLogin(ctx, name, pw, remote)
 	if err != nil {
 		return Session{}, err
 	}
-	tok, exp, err := a.issue(ctx, u.Name)
+	kind := store.SessionAPI
+	if via == "console" {
+		kind = store.SessionConsole
+	}
+	ses, err := a.openSession(ctx, u, kind, remote, "")
 	if err != nil {
 		return Session{}, err
 	}
 	a.audit(ctx, u.Name, "session.login", "user:"+u.Name, map[string]string{"remote": remote, "via": via})
-	return Session{Token: tok, Expires: exp, User: u}, nil
-}
-
-// Logout ends the session of the context's user and audits it (session.logout).
-func (a *App) Logout(ctx context.Context, via string) error {
-	u, err := reader(ctx)
-	if err != nil {
-		return err
-	}
-	a.audit(ctx, u.Name, "session.logout", "user:"+u.Name, map[string]string{"via": via})
-	return nil
-}
-
-// Session tokens: "ws1.<payload>.<mac>", payload the base64url JSON of the user name,
-// the expiry and a fingerprint of the password hash (a new password ends the user's
-// sessions). The user's role is read again at every request.
-const sessionPrefix = "ws1."
-
-type sessionPayload struct {
-	User    string `json:"u"`
-	Expires int64  `json:"x"`
-	Print   string `json:"p"`
-}
-
-func passwordPrint(hash string) string {
-	sum := sha256.Sum256([]byte("waptwua-session\x00" + hash))
-	return hex.EncodeToString(sum[:8])
-}
-
-func (a *App) mac(payload string) string {
-	m := hmac.New(sha256.New, a.sessionKey)
-	m.Write([]byte(sessionPrefix + payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// issue makes a session token for user name (who must exist).
-func (a *App) issue(ctx context.Context, name string) (string, time.Time, error) {
-	u, err := a.d.Users.GetUser(ctx, name)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("open a session: %w", err)
-	}
-	expires := a.now().Add(a.sessionTTL).Truncate(time.Second)
-	p, err := json.Marshal(sessionPayload{User: u.Username, Expires: expires.Unix(), Print: passwordPrint(u.PasswordHash)})
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("open a session: %w", err)
-	}
-	payload := base64.RawURLEncoding.EncodeToString(p)
-	return sessionPrefix + payload + "." + a.mac(payload), expires, nil
-}
-
-// SessionTTL is how long a new session lasts.
-func (a *App) SessionTTL() time.Duration { return a.sessionTTL }
-
-// VerifySession checks a session token and returns its user with the current role;
-// ErrBadCredentials (wrapped, with the reason) when it is not valid now.
-func (a *App) VerifySession(ctx context.Context, token string) (User, error) {
-	rest, ok := strings.CutPrefix(token, sessionPrefix)
-	if !ok || len(token) > 1024 {
-		return User{}, fmt.Errorf("session token: unknown format: %w", ErrBadCredentials)
-	}
-	payload, mac, ok := strings.Cut(rest, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(a.mac(payload))) {
-		return User{}, fmt.Errorf("session token: bad signature: %w", ErrBadCredentials)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return User{}, fmt.Errorf("session token: %w", ErrBadCredentials)
-	}
-	var p sessionPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return User{}, fmt.Errorf("session token: %w", ErrBadCredentials)
-	}
-	if !a.now().Before(time.Unix(p.Expires, 0)) {
-		return User{}, fmt.Errorf("session token expired (log in again): %w", ErrBadCredentials)
-	}
-	u, err := a.d.Users.GetUser(ctx, p.User)
-	if errors.Is(err, store.ErrNotFound) {
-		return User{}, fmt.Errorf("session of deleted user %q: %w", p.User, ErrBadCredentials)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("session: look up user %q: %w", p.User, err)
-	}
-	if subtle.ConstantTimeCompare([]byte(passwordPrint(u.PasswordHash)), []byte(p.Print)) != 1 {
-		return User{}, fmt.Errorf("session of user %q ended by a password change: %w", p.User, ErrBadCredentials)
-	}
-	return User{Name: u.Username, Role: u.Role}, nil
+	return ses, nil
 }

@@ -127,6 +127,9 @@ type Server struct {
 	// X-Forwarded-For / X-Forwarded-Proto are believed.
 	PublicURL      string
 	TrustedProxies []string
+	// ApproveHosts (registration = approve): new hosts wait for an administrator's
+	// approval; registration = open (the default) lets them in at once.
+	ApproveHosts bool
 	// MaxCatalogAge (max_catalog_age): /readyz answers 503 when the last successful
 	// catalog sync is older than this.
 	MaxCatalogAge time.Duration
@@ -142,7 +145,7 @@ var optionsKeys = []string{
 	"cleanup_kbs", "cleanup_window", "tls_cert", "tls_key", "cab_trusted_roots", "cab_signature_check", "package_trusted_certs",
 	"package_signing_key", "package_signing_cert", "package_signing_key_password_file",
 	"enrollment_secret", "max_report_bytes", "download_concurrency", "max_catalog_age",
-	"public_url", "trusted_proxies",
+	"public_url", "trusted_proxies", "registration",
 }
 
 // LoadServer reads and validates waptserver.ini, then applies the environment
@@ -221,6 +224,13 @@ func ParseServer(data []byte, source string) (*Server, error) {
 		v, _ := r.raw("cab_sync_jitter")
 		r.fail("cab_sync_jitter", v, fmt.Errorf("must be less than a day (a number without unit means days: write 30m for 30 minutes)"))
 		s.CabSyncJitter = DefaultCabSyncJitter
+	}
+	switch v := strings.ToLower(r.str("registration", "open")); v {
+	case "open":
+	case "approve":
+		s.ApproveHosts = true
+	default:
+		r.fail("registration", v, fmt.Errorf("want open or approve"))
 	}
 	if s.MaxCatalogAge < time.Hour {
 		v, _ := r.raw("max_catalog_age")

@@ -114,7 +114,7 @@ func (c *Console) requireUser(next http.Handler) http.Handler {
 				return
 			}
 		}
-		ctx := contextWith(r.Context(), u, token)
+		ctx := app.ContextWithSession(contextWith(r.Context(), u, token), ck.Value)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -227,7 +227,7 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("login: %w", err))
 		return
 	}
-	c.setCookie(w, r, sessionCookie, ses.Token, c.deps.App.SessionTTL())
+	c.setCookie(w, r, sessionCookie, ses.Token, ses.Expires.Sub(c.now()))
 	c.setCookie(w, r, loginCookie, "", 0)
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }

@@ -501,3 +501,33 @@ func TestFacetCache(t *testing.T) {
 		t.Error("fresh entry lost")
 	}
 }
+
+// TestCookieDiesAtLogout (issue 11 item 4): a session cookie copied before logout does
+// not work after it, not even to queue a command.
+func TestCookieDiesAtLogout(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("admin", adminPass)
+	u, _ := url.Parse(e.srv.URL + "/ui/")
+	var stolen *http.Cookie
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			stolen = ck
+		}
+	}
+	if stolen == nil {
+		t.Fatal("no session cookie after login")
+	}
+	csrf := c.csrf
+	if r := c.post("/ui/logout", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	thief := e.client()
+	thief.hc.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: stolen.Value, Path: Prefix}})
+	if r := thief.get("/ui/"); r.status != http.StatusSeeOther {
+		t.Errorf("dashboard with a cookie copied before logout: %d, want a redirect to the login", r.status)
+	}
+	if r := thief.post("/ui/hosts/commands", url.Values{"csrf": {csrf}, "kind": {"scan"}, "uuid": {"host-001"}}); r.status == http.StatusSeeOther {
+		t.Error("a cookie copied before logout queued a command")
+	}
+}

@@ -127,10 +127,10 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 // roots may be nil.
 func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool) *app.App {
 	t.Helper()
-	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Jobs: jobs, PackageRoots: roots,
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Jobs: jobs, PackageRoots: roots,
 		PackageRootsSource: "test CA"}
 	a, err := app.New(d, app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
-		app.WithPasswordCost(bcrypt.MinCost), app.WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
+		app.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 	mux.Handle("POST "+AdminPrefix+"/login", cop.Handler(requireJSONBody(http.HandlerFunc(s.handleLogin))))
 	read("/me", s.handleMe)
+	mux.Handle("POST "+AdminPrefix+"/logout", cop.Handler(requireJSONBody(s.RequireUser(false, http.HandlerFunc(s.handleLogout)))))
+	read("/sessions", s.handleListSessions)
+	admin("DELETE", "/sessions/{id}", s.handleEndSession)
 	read("/updates", s.handleListUpdates)
 	read("/updates/{key}", s.handleGetUpdate)
 	admin("POST", "/updates/download", s.handleForceDownload)
@@ -69,6 +72,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	read("/hosts", s.handleListHosts)
 	read("/hosts/{uuid}", s.handleGetHost)
 	admin("DELETE", "/hosts/{uuid}", s.handleDeleteHost)
+	admin("POST", "/hosts/{uuid}/reset", s.handleResetHost)
+	read("/pending-hosts", s.handlePendingHosts)
+	admin("POST", "/pending-hosts/{uuid}/accept", s.handleAcceptHost)
+	admin("DELETE", "/pending-hosts/{uuid}", s.handleRejectHost)
+	admin("GET", "/enrollment-tokens", s.handleListTokens) // admins only, even to read
+	admin("POST", "/enrollment-tokens", s.handleCreateToken)
+	admin("DELETE", "/enrollment-tokens/{id}", s.handleRevokeToken)
 	read("/hosts/{uuid}/updates", s.handleHostUpdates)
 	read("/hosts/{uuid}/commands", s.handleHostCommands)
 	admin("POST", "/hosts/{uuid}/commands", s.handleQueueCommand)
@@ -154,6 +164,39 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, loginResponse{Token: ses.Token, Expires: ses.Expires, User: ses.User})
+}
+
+// handleLogout ends the bearer session of the request, at once on every replica.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.app.Logout(r.Context(), "api"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleListSessions lists open sessions (?user=NAME; admins see every user's).
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.app.ListSessions(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": wireList(ss, wireSession)})
+}
+
+// handleEndSession ends one session.
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.fail(w, r, badRequest("id", "%q is not a session id", truncate(r.PathValue("id"), 40)))
+		return
+	}
+	if err := s.app.EndSession(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
@@ -377,17 +420,92 @@ func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
-	uuid := r.PathValue("uuid")
-	h, err := s.store.GetHost(r.Context(), uuid)
+	if err := s.app.DeleteHost(r.Context(), r.PathValue("uuid")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleResetHost clears a host's credential so that it may register again.
+func (s *Server) handleResetHost(w http.ResponseWriter, r *http.Request) {
+	h, err := s.app.ResetHost(r.Context(), r.PathValue("uuid"))
 	if err != nil {
-		s.fail(w, r, notFound(err, "no host %q", uuid))
+		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.DeleteHost(r.Context(), uuid); err != nil {
-		s.fail(w, r, notFound(err, "no host %q", uuid))
+	writeJSON(w, http.StatusOK, wireHost(h))
+}
+
+func (s *Server) handlePendingHosts(w http.ResponseWriter, r *http.Request) {
+	hs, err := s.app.PendingHosts(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	s.app.Audit(r.Context(), "host.delete", "host:"+uuid, map[string]string{"name": h.Name})
+	writeJSON(w, http.StatusOK, map[string]any{"hosts": wireList(hs, wireHost)})
+}
+
+func (s *Server) handleAcceptHost(w http.ResponseWriter, r *http.Request) {
+	h, err := s.app.AcceptHost(r.Context(), r.PathValue("uuid"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wireHost(h))
+}
+
+func (s *Server) handleRejectHost(w http.ResponseWriter, r *http.Request) {
+	if err := s.app.RejectHost(r.Context(), r.PathValue("uuid")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type tokenRequest struct {
+	Label     string    `json:"label"`
+	ExpiresAt time.Time `json:"expires_at"`
+	MaxUses   int       `json:"max_uses"`
+}
+
+func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.app.EnrollmentTokens(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": wireList(ts, wireToken)})
+}
+
+// handleCreateToken answers the new token once: the server keeps only its digest.
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if err := decodeBody(w, r, maxRegisterBytes, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tok, t, err := s.app.CreateEnrollmentToken(r.Context(), app.NewToken(req))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		admin.EnrollmentToken
+		Token string `json:"token"`
+	}{wireToken(t), tok})
+}
+
+func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.fail(w, r, badRequest("id", "%q is not a token id", truncate(r.PathValue("id"), 40)))
+		return
+	}
+	if err := s.app.RevokeEnrollmentToken(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -71,6 +71,10 @@ func (s *Server) hostAuth(next hostHandler) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if h.Pending {
+			writeErrorBody(w, http.StatusForbidden, "", "this host waits for an administrator's approval (registration = approve): ask an administrator to accept it")
+			return
+		}
 		if uuid := r.PathValue("uuid"); uuid != h.UUID {
 			writeErrorBody(w, http.StatusForbidden, "uuid", fmt.Sprintf("this credential belongs to host %s: a host may only act on its own UUID", h.UUID))
 			return
@@ -79,19 +83,17 @@ func (s *Server) hostAuth(next hostHandler) http.HandlerFunc {
 	}
 }
 
-// handleRegister registers a host that presents the enrollment secret and gives it its
-// own credential.
+// handleRegister registers a host that presents the enrollment secret or an enrollment
+// token and gives it its own credential. A UUID registered already is refused (409)
+// unless the request proves the host's current credential (rotation) or an
+// administrator reset the host; with registration = approve a new host waits for an
+// administrator.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if s.enrollmentSecret == "" {
-		writeErrorBody(w, http.StatusForbidden, "", "registration is closed: set enrollment_secret in the [options] section of waptserver.ini "+
-			"(at least 16 random characters, e.g. from `openssl rand -hex 24`), restart the server and give the same secret to the agents")
-		return
-	}
 	secret, ok := bearer(r)
-	if !ok || !secretEqual(secret, s.enrollmentSecret) {
-		s.log.InfoContext(r.Context(), "registration refused: wrong enrollment secret", slog.String("remote", r.RemoteAddr))
+	viaSecret := ok && s.enrollmentSecret != "" && secretEqual(secret, s.enrollmentSecret)
+	if !ok || len(secret) > 256 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="waptserver-enrollment"`)
-		writeErrorBody(w, http.StatusUnauthorized, "", "enrollment secret rejected: send Authorization: Bearer <enrollment_secret of waptserver.ini>")
+		writeErrorBody(w, http.StatusUnauthorized, "", "enrollment token required: send Authorization: Bearer <enrollment token or enrollment_secret>")
 		return
 	}
 	var req api.RegisterRequest
@@ -103,30 +105,73 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	reg := store.HostRegistration{UUID: req.UUID, Name: req.Name, OS: req.OS, Groups: req.Groups, Maturity: req.Maturity,
+		AgentVersion: req.AgentVersion, At: s.now(), Pending: s.approve}
+	if !viaSecret {
+		reg.EnrollmentToken = secret // checked and counted by the store, in the registration's transaction
+	}
+	if req.CurrentCredential != "" {
+		id, ok := parseHostCredential(req.CurrentCredential)
+		var h store.Host
+		var err error
+		if ok {
+			h, err = s.store.HostByCredential(r.Context(), id)
+		}
+		if !ok || err != nil || h.UUID != req.UUID || !credentialMatches(req.CurrentCredential, h.CredentialHash) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.fail(w, r, err)
+				return
+			}
+			writeErrorBody(w, http.StatusUnauthorized, "current_credential", "not the current credential of this host: "+
+				"a host rotates its credential with the one it holds; an administrator can reset the host instead")
+			return
+		}
+		reg.Rotate = id
+	}
 	var (
 		h    store.Host
 		cred string
 		err  error
 	)
 	for range 3 { // a credential id collision is astronomically unlikely; retry anyway
-		var id string
 		var hash []byte
-		id, cred, hash = newHostCredential()
-		h, err = s.store.RegisterHost(r.Context(), store.HostRegistration{
-			UUID: req.UUID, Name: req.Name, OS: req.OS, Groups: req.Groups, Maturity: req.Maturity,
-			AgentVersion: req.AgentVersion, CredentialID: id, CredentialHash: hash, At: s.now(),
-		})
+		reg.CredentialID, cred, hash = newHostCredential()
+		reg.CredentialHash = hash
+		h, err = s.store.RegisterHost(r.Context(), reg)
 		if !errors.Is(err, store.ErrConflict) {
 			break
 		}
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrUsedUp):
+		s.log.InfoContext(r.Context(), "registration refused: enrollment token", slog.String("remote", s.edge.ClientIP(r)), slog.Any("err", err))
+		if s.enrollmentSecret == "" && errors.Is(err, store.ErrNotFound) {
+			writeErrorBody(w, http.StatusForbidden, "", "registration is closed: create an enrollment token (console or admin API) or set "+
+				"enrollment_secret in the [options] section of waptserver.ini (`openssl rand -hex 32`), and give it to the agents")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="waptserver-enrollment"`)
+		writeErrorBody(w, http.StatusUnauthorized, "", "enrollment token rejected (unknown, expired, revoked or used up)")
+		return
+	case errors.Is(err, store.ErrHostExists):
+		s.app.Record(r.Context(), "agent", "host.register_refused", "host:"+req.UUID, map[string]any{"remote": s.edge.ClientIP(r)})
+		writeErrorBody(w, http.StatusConflict, "uuid", "host "+truncate(req.UUID, 100)+" is registered already: the real host keeps "+
+			"its credential; to register this machine again, an administrator resets the host (console or POST "+AdminPrefix+
+			"/hosts/{uuid}/reset), or the agent proves its current credential (current_credential)")
+		return
+	default:
 		s.fail(w, r, err)
 		return
 	}
 	s.metrics.registrations.Inc()
-	s.app.Record(r.Context(), "agent", "host.register", "host:"+h.UUID, map[string]any{
-		"name": h.Name, "os": h.OS, "agent_version": h.AgentVersion, "remote": r.RemoteAddr,
+	action := "host.register"
+	if reg.Rotate != "" {
+		action = "host.rotate"
+	}
+	s.app.Record(r.Context(), "agent", action, "host:"+h.UUID, map[string]any{
+		"name": h.Name, "os": h.OS, "agent_version": h.AgentVersion, "remote": s.edge.ClientIP(r), "pending": h.Pending,
+		"via_token": !viaSecret,
 	})
 	writeJSON(w, http.StatusOK, api.RegisterResponse{UUID: h.UUID, Credential: cred})
 }
@@ -412,6 +457,14 @@ func (s *Server) handleCommandResult(w http.ResponseWriter, r *http.Request, h s
 		s.fail(w, r, err)
 		return
 	}
+	if res.Ack {
+		if err := s.store.AckCommand(r.Context(), h.UUID, id, s.now()); err != nil {
+			s.fail(w, r, notFoundCommand(err, h.UUID, id))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	result, errText := res.Message, ""
 	if !res.OK {
 		result, errText = "", res.Message
@@ -420,14 +473,17 @@ func (s *Server) handleCommandResult(w http.ResponseWriter, r *http.Request, h s
 		}
 	}
 	if err := s.store.CompleteCommand(r.Context(), h.UUID, id, s.now(), result, errText); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			writeErrorBody(w, http.StatusNotFound, "id", fmt.Sprintf("host %s has no command %d", h.UUID, id))
-			return
-		}
-		s.fail(w, r, err)
+		s.fail(w, r, notFoundCommand(err, h.UUID, id))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func notFoundCommand(err error, host string, id int64) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errStatus(http.StatusNotFound, "id", "host %s has no command %d", host, id)
+	}
+	return err
 }
 
 // handleRules answers the host's effective server-side rules, with an ETag so that an

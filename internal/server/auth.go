@@ -57,7 +57,11 @@ func (s *Server) RequireUser(change bool, next http.Handler) http.Handler {
 			writeErrorBody(w, http.StatusForbidden, "", fmt.Sprintf("user %q has role %s: only admin users may change anything", u.Name, u.Role))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(app.ContextWithUser(r.Context(), u)))
+		ctx := app.ContextWithUser(r.Context(), u)
+		if tok, ok := bearer(r); ok {
+			ctx = app.ContextWithSession(ctx, tok)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

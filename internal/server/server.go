@@ -37,6 +37,9 @@ type Store interface {
 	store.UserStore
 	store.AuditStore
 	store.PackageStore
+	store.SessionStore
+	store.HostApproval
+	store.EnrollmentTokenStore
 	store.Pinger
 }
 
@@ -81,6 +84,7 @@ type Server struct {
 	appOpts []app.Option
 
 	edge          edge.Config
+	approve       bool
 	health        JobHealthSource
 	maxCatalogAge time.Duration
 	extra         []route
@@ -155,6 +159,10 @@ func WithCommandPollInterval(d time.Duration) Option {
 	}
 }
 
+// WithApproval makes new hosts wait for an administrator's approval (registration =
+// approve of waptserver.ini).
+func WithApproval(on bool) Option { return func(s *Server) { s.approve = on } }
+
 // WithEdge says how clients reach the server (public_url, trusted_proxies): the client
 // address of login throttling and logs, and HSTS when the client speaks HTTPS.
 func WithEdge(e edge.Config) Option { return func(s *Server) { s.edge = e } }
@@ -162,14 +170,8 @@ func WithEdge(e edge.Config) Option { return func(s *Server) { s.edge = e } }
 // WithApp sets the application layer the admin API translates to (cmd/waptserver
 // shares one with the console, so that both use the same sessions and the console's
 // commands wake the long-polls served here). Without it the server builds its own on
-// its store, with the options WithSessionKey, WithSessionTTL and WithPasswordCost.
+// its store, with the options WithSessionTTL, WithPasswordCost and WithAppOptions.
 func WithApp(a *app.App) Option { return func(s *Server) { s.app = a } }
-
-// WithSessionKey sets the HMAC key of session tokens of the server's own application
-// (without WithApp). Replicas behind one load balancer must share it.
-func WithSessionKey(key []byte) Option {
-	return func(s *Server) { s.appOpts = append(s.appOpts, app.WithSessionKey(key)) }
-}
 
 // WithAppOptions passes options to the server's own application (without WithApp).
 func WithAppOptions(opts ...app.Option) Option {
@@ -223,7 +225,7 @@ func New(st Store, opts ...Option) *Server {
 // NewApp builds the application layer on a store that has every role (cmd/waptserver
 // and the tests use it to share one between the server and the console).
 func NewApp(st Store, jobs app.Jobs, m *Metrics, roots *x509.CertPool, rootsSource string, opts ...app.Option) *app.App {
-	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Jobs: jobs,
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs,
 		PackageRoots: roots, PackageRootsSource: rootsSource}
 	if m != nil {
 		d.Metrics = m

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/openwua/waptwua/internal/api/admin"
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
@@ -73,7 +75,7 @@ func wireHostPackage(p store.HostPackage) admin.HostPackage {
 
 func wireHost(h store.Host) admin.Host {
 	c := h.Counts
-	out := admin.Host{UUID: h.UUID, Name: h.Name, OS: h.OS, Groups: h.Groups, Maturity: h.Maturity, AgentVersion: h.AgentVersion,
+	out := admin.Host{Pending: h.Pending, ResetAt: h.ResetAt, ResetBy: h.ResetBy, UUID: h.UUID, Name: h.Name, OS: h.OS, Groups: h.Groups, Maturity: h.Maturity, AgentVersion: h.AgentVersion,
 		RegisteredAt: h.RegisteredAt, WUAStatus: h.WUAStatus, LastSeen: h.LastSeen, LastScan: h.LastScan,
 		RebootPending: h.RebootPending, LastError: h.LastError,
 		Counts: admin.StatusCounts{OK: c.OK, Pending: c.Pending, Missing: c.Missing, Discarded: c.Discarded, Error: c.Error, Superseded: c.Superseded}}
@@ -126,4 +128,14 @@ func wireList[S, T any](in []S, f func(S) T) []T {
 		return []T{}
 	}
 	return mapSlice(in, f)
+}
+
+func wireSession(x store.Session) admin.Session {
+	return admin.Session{ID: x.ID, Username: x.Username, Kind: string(x.Kind), CreatedAt: x.CreatedAt, LastSeen: x.LastSeen,
+		ExpiresAt: x.ExpiresAt, IdleTimeoutSeconds: int64(x.IdleTimeout / time.Second), Remote: x.Remote, UserAgent: x.UserAgent}
+}
+
+func wireToken(t store.EnrollmentToken) admin.EnrollmentToken {
+	return admin.EnrollmentToken{ID: t.ID, Label: t.Label, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt,
+		MaxUses: t.MaxUses, Uses: t.Uses, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, RevokedBy: t.RevokedBy}
 }

@@ -146,6 +146,10 @@ type Host struct {
 	LastError     string        `json:"last_error,omitempty"`
 	Counts        StatusCounts  `json:"counts"`
 	Packages      []HostPackage `json:"packages,omitempty"`
+	// Pending: waits for an administrator's approval; ResetAt/ResetBy: the last reset.
+	Pending bool      `json:"pending,omitempty"`
+	ResetAt time.Time `json:"reset_at,omitzero"`
+	ResetBy string    `json:"reset_by,omitempty"`
 }
 
 // HostPage is one page of hosts.
@@ -236,4 +240,31 @@ type CabSync struct {
 	Status    string    `json:"status"`
 	Reason    string    `json:"reason,omitempty"`
 	Error     string    `json:"error,omitempty"`
+}
+
+// Session is an open console or admin API session (never its token).
+type Session struct {
+	ID                 int64     `json:"id"`
+	Username           string    `json:"username"`
+	Kind               string    `json:"kind"` // console or api
+	CreatedAt          time.Time `json:"created_at"`
+	LastSeen           time.Time `json:"last_seen"`
+	ExpiresAt          time.Time `json:"expires_at"`
+	IdleTimeoutSeconds int64     `json:"idle_timeout_seconds"`
+	Remote             string    `json:"remote,omitempty"`
+	UserAgent          string    `json:"user_agent,omitempty"`
+}
+
+// EnrollmentToken is an enrollment token's record (its value is shown once, at creation).
+type EnrollmentToken struct {
+	ID         int64     `json:"id"`
+	Label      string    `json:"label"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	MaxUses    int       `json:"max_uses,omitempty"`
+	Uses       int       `json:"uses"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	RevokedBy  string    `json:"revoked_by,omitempty"`
 }

@@ -120,10 +120,14 @@ func testSessionLogin(t *testing.T, open Opener) {
 	Want(t, e.Do("POST", server.AdminPrefix+"/cab/sync", Bearer(lr.Token), nil), http.StatusForbidden, "read-only token change")
 	Want(t, e.Do("GET", server.AdminPrefix+"/me", Bearer(lr.Token[:len(lr.Token)-2]+"xx"), nil), http.StatusUnauthorized, "tampered token")
 
-	// Promoted users get the new role at once; a password change ends the session.
+	// A role change and a password change end all of the user's sessions (issue 11).
 	Want(t, e.Do("PATCH", server.AdminPrefix+"/users/"+ViewerUser, Admin, map[string]string{"role": "admin"}), http.StatusOK, "promote")
-	Want(t, e.Do("POST", server.AdminPrefix+"/cab/sync", Bearer(lr.Token), nil), http.StatusAccepted, "promoted token change")
-	Want(t, e.Do("PATCH", server.AdminPrefix+"/users/"+ViewerUser, Admin, map[string]string{"password": "another-password"}), http.StatusOK, "new password")
+	Want(t, e.Do("POST", server.AdminPrefix+"/cab/sync", Bearer(lr.Token), nil), http.StatusUnauthorized, "token after a role change")
+	r = e.Do("POST", server.AdminPrefix+"/login", nil, map[string]string{"username": ViewerUser, "password": ViewerPassword})
+	Want(t, r, http.StatusOK, "login after the role change")
+	r.JSON(t, &lr)
+	Want(t, e.Do("POST", server.AdminPrefix+"/cab/sync", Bearer(lr.Token), nil), http.StatusAccepted, "promoted user's new token")
+	Want(t, e.Do("PATCH", server.AdminPrefix+"/users/"+ViewerUser, Admin, map[string]string{"password": "another-password-42"}), http.StatusOK, "new password")
 	Want(t, e.Do("GET", server.AdminPrefix+"/me", Bearer(lr.Token), nil), http.StatusUnauthorized, "token after password change")
 
 	r = e.Do("POST", server.AdminPrefix+"/login", nil, map[string]string{"username": AdminUser, "password": AdminPassword})
@@ -546,5 +550,73 @@ func testReadyzCatalogAndJobs(t *testing.T, open Opener) {
 	}
 	if code, _ := readyz(t, e, "?check=store"); code != http.StatusOK {
 		t.Errorf("?check=store with a stale catalog: %d", code)
+	}
+}
+
+// testSessionsEnd (issue 11 item 4): logout ends the token at once, an administrator
+// lists and ends any user's sessions, other users see only their own; every new route
+// checks its authorisation.
+func testSessionsEnd(t *testing.T, open Opener) {
+	e := NewEnv(t, open)
+	login := func(user, pw string) string {
+		r := e.Do("POST", server.AdminPrefix+"/login", nil, map[string]string{"username": user, "password": pw})
+		Want(t, r, http.StatusOK, "login "+user)
+		var lr struct {
+			Token string `json:"token"`
+		}
+		r.JSON(t, &lr)
+		return lr.Token
+	}
+	tok := login(ViewerUser, ViewerPassword)
+	copied := tok // a copy taken before logout (another tab, a stolen token)
+	Want(t, e.Do("POST", server.AdminPrefix+"/logout", Bearer(tok), nil), http.StatusNoContent, "logout")
+	Want(t, e.Do("GET", server.AdminPrefix+"/me", Bearer(copied), nil), http.StatusUnauthorized, "token after logout")
+	Want(t, e.Do("POST", server.AdminPrefix+"/logout", nil, nil), http.StatusUnauthorized, "logout without credentials")
+	Want(t, e.Do("POST", server.AdminPrefix+"/logout", Viewer, nil), http.StatusBadRequest, "logout with Basic (no session)")
+
+	v1, v2 := login(ViewerUser, ViewerPassword), login(ViewerUser, ViewerPassword)
+	a1 := login(AdminUser, AdminPassword)
+	var list struct {
+		Sessions []struct {
+			ID       int64  `json:"id"`
+			Username string `json:"username"`
+			Kind     string `json:"kind"`
+		} `json:"sessions"`
+	}
+	r := e.Do("GET", server.AdminPrefix+"/sessions", Bearer(a1), nil)
+	Want(t, r, http.StatusOK, "admin lists sessions")
+	r.JSON(t, &list)
+	if len(list.Sessions) != 3 {
+		t.Fatalf("sessions %+v, want 3", list.Sessions)
+	}
+	if strings.Contains(string(r.Body), v1) || strings.Contains(string(r.Body), "token") {
+		t.Error("the session list shows tokens")
+	}
+	r = e.Do("GET", server.AdminPrefix+"/sessions", Bearer(v1), nil)
+	Want(t, r, http.StatusOK, "viewer lists own sessions")
+	r.JSON(t, &list)
+	var victim int64
+	for _, s := range list.Sessions {
+		if s.Username != ViewerUser {
+			t.Errorf("viewer sees %s's session", s.Username)
+		}
+		victim = s.ID
+	}
+	Want(t, e.Do("GET", server.AdminPrefix+"/sessions?user="+AdminUser, Bearer(v1), nil), http.StatusForbidden, "viewer lists the admin's sessions")
+	Want(t, e.Do("DELETE", server.AdminPrefix+fmt.Sprintf("/sessions/%d", victim), Bearer(v1), nil), http.StatusForbidden, "viewer ends a session")
+	Want(t, e.Do("DELETE", server.AdminPrefix+fmt.Sprintf("/sessions/%d", victim), nil, nil), http.StatusUnauthorized, "anonymous ends a session")
+	Want(t, e.Do("DELETE", server.AdminPrefix+fmt.Sprintf("/sessions/%d", victim), Bearer(a1), nil), http.StatusNoContent, "admin ends a session")
+	Want(t, e.Do("DELETE", server.AdminPrefix+fmt.Sprintf("/sessions/%d", victim), Bearer(a1), nil), http.StatusNotFound, "end it twice")
+	alive := 0
+	for _, tk := range []string{v1, v2} {
+		if e.Do("GET", server.AdminPrefix+"/me", Bearer(tk), nil).Status == http.StatusOK {
+			alive++
+		}
+	}
+	if alive != 1 {
+		t.Errorf("%d of the viewer's 2 sessions alive after the admin ended one, want 1", alive)
+	}
+	if entries, err := e.Store.ListAudit(t.Context(), store.AuditFilter{Action: "session.end"}); err != nil || len(entries) != 1 {
+		t.Errorf("session.end audited %d times: %v", len(entries), err)
 	}
 }

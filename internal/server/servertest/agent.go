@@ -22,6 +22,8 @@ func testLogger(t *testing.T) *slog.Logger {
 const (
 	hostA = "4C4C4544-0034-3910-8044-B4C04F4A4D32"
 	hostB = "4C4C4544-0035-3910-8044-B4C04F4A4D33"
+	hostC = "4C4C4544-0036-3910-8044-B4C04F4A4D34"
+	hostD = "4C4C4544-0037-3910-8044-B4C04F4A4D35"
 )
 
 func testRegistration(t *testing.T, open Opener) {

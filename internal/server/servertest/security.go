@@ -169,3 +169,167 @@ func testTransportBehindProxy(t *testing.T, open Opener) {
 		t.Error("no HSTS with public_url https://")
 	}
 }
+
+// register posts a registration with bearer (secret or token) and an optional current
+// credential, and returns the response.
+func (e *Env) register(uuid, bearer, current string) Response {
+	e.T.Helper()
+	return e.Do("POST", api.PathRegister, Bearer(bearer), api.RegisterRequest{UUID: uuid, Name: "pc-" + uuid[:4], OS: "Windows 11",
+		AgentVersion: "0.1.0", CurrentCredential: current})
+}
+
+func credentialOf(t *testing.T, r Response) string {
+	t.Helper()
+	var rr api.RegisterResponse
+	r.JSON(t, &rr)
+	return rr.Credential
+}
+
+// testHostTakeover (item 1): the enrollment secret no longer lets anyone take over a
+// registered host; the real host keeps working; rotation proves the current credential;
+// an administrator's reset (audited host.reset) lets a reinstalled machine register.
+func testHostTakeover(t *testing.T, open Opener) {
+	e := NewEnv(t, open)
+	cred := e.Register(hostA)
+	r := e.register(hostA, EnrollmentSecret, "")
+	Want(t, r, http.StatusConflict, "attacker re-registers an existing UUID with the enrollment secret")
+	if !strings.Contains(r.Error(t).Error, "reset") {
+		t.Errorf("409 without the way out: %s", r.Body)
+	}
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusOK, "the real host after the attempt")
+	Want(t, e.register(hostA, EnrollmentSecret, cred[:len(cred)-2]+"xx"), http.StatusUnauthorized, "rotation with a wrong credential")
+	credB := e.Register(hostB)
+	Want(t, e.register(hostA, EnrollmentSecret, credB), http.StatusUnauthorized, "rotation with another host's credential")
+
+	// Rotation: the host proves its current credential.
+	r = e.register(hostA, EnrollmentSecret, cred)
+	Want(t, r, http.StatusOK, "rotation")
+	cred2 := credentialOf(t, r)
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusUnauthorized, "old credential after rotation")
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred2), nil), http.StatusOK, "new credential after rotation")
+
+	// Reset by an administrator: authorisation first.
+	reset := server.AdminPrefix + "/hosts/" + hostA + "/reset"
+	Want(t, e.Do("POST", reset, nil, nil), http.StatusUnauthorized, "anonymous reset")
+	Want(t, e.Do("POST", reset, Viewer, nil), http.StatusForbidden, "read-only reset")
+	Want(t, e.Do("POST", server.AdminPrefix+"/hosts/nope/reset", Admin, nil), http.StatusNotFound, "reset an unknown host")
+	Want(t, e.Do("POST", reset, Admin, nil), http.StatusOK, "admin reset")
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred2), nil), http.StatusUnauthorized, "credential after reset")
+	r = e.register(hostA, EnrollmentSecret, "")
+	Want(t, r, http.StatusOK, "registration after reset")
+	Want(t, e.register(hostA, EnrollmentSecret, ""), http.StatusConflict, "a second registration after the reset")
+	if entries, err := e.Store.ListAudit(t.Context(), store.AuditFilter{Action: "host.reset"}); err != nil || len(entries) != 1 || entries[0].Actor != AdminUser {
+		t.Errorf("host.reset audit: %+v %v", entries, err)
+	}
+}
+
+// testEnrollmentTokens (item 1): tokens managed in the admin API, shown once, with a
+// label, an expiry, a maximum of uses, revocable; enrollment_secret keeps working.
+func testEnrollmentTokens(t *testing.T, open Opener) {
+	clock := &testClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	e := NewEnv(t, open, server.WithClock(clock.Now))
+	path := server.AdminPrefix + "/enrollment-tokens"
+	body := map[string]any{"label": "site Lyon", "max_uses": 2, "expires_at": clock.Now().Add(48 * time.Hour)}
+	Want(t, e.Do("POST", path, nil, body), http.StatusUnauthorized, "anonymous token creation")
+	Want(t, e.Do("POST", path, Viewer, body), http.StatusForbidden, "read-only token creation")
+	Want(t, e.Do("GET", path, Viewer, nil), http.StatusForbidden, "read-only token list")
+	Want(t, e.Do("POST", path, Admin, map[string]any{"label": ""}), http.StatusBadRequest, "token without a label")
+	r := e.Do("POST", path, Admin, body)
+	Want(t, r, http.StatusCreated, "create a token")
+	var created struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	r.JSON(t, &created)
+	if len(created.Token) < 40 {
+		t.Fatalf("token %q too short", created.Token)
+	}
+	r = e.Do("GET", path, Admin, nil)
+	Want(t, r, http.StatusOK, "list tokens")
+	if strings.Contains(string(r.Body), created.Token) || !strings.Contains(string(r.Body), "site Lyon") {
+		t.Errorf("token list shows the token or lacks the label: %s", r.Body)
+	}
+	Want(t, e.register(hostA, created.Token, ""), http.StatusOK, "register with the token")
+	Want(t, e.register(hostB, created.Token, ""), http.StatusOK, "second use")
+	Want(t, e.register(hostC, created.Token, ""), http.StatusUnauthorized, "third use of a 2-use token")
+	Want(t, e.register(hostC, "wet_"+strings.Repeat("0", 64), ""), http.StatusUnauthorized, "unknown token")
+	Want(t, e.register(hostC, EnrollmentSecret, ""), http.StatusOK, "enrollment_secret still works")
+
+	r = e.Do("POST", path, Admin, map[string]any{"label": "short-lived", "expires_at": clock.Now().Add(time.Hour)})
+	Want(t, r, http.StatusCreated, "second token")
+	var t2 struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	r.JSON(t, &t2)
+	clock.advance(2 * time.Hour)
+	Want(t, e.register(hostD, t2.Token, ""), http.StatusUnauthorized, "expired token")
+	r = e.Do("POST", path, Admin, map[string]any{"label": "revoked"})
+	r.JSON(t, &t2)
+	Want(t, e.Do("DELETE", path+"/"+strconv.FormatInt(t2.ID, 10), Viewer, nil), http.StatusForbidden, "read-only revoke")
+	Want(t, e.Do("DELETE", path+"/"+strconv.FormatInt(t2.ID, 10), Admin, nil), http.StatusNoContent, "revoke")
+	Want(t, e.register(hostD, t2.Token, ""), http.StatusUnauthorized, "revoked token")
+}
+
+// testApproval (item 1): with registration = approve a new host waits (403 on the agent
+// API) until an administrator accepts it.
+func testApproval(t *testing.T, open Opener) {
+	e := NewEnv(t, open, server.WithApproval(true))
+	cred := credentialOf(t, e.register(hostA, EnrollmentSecret, ""))
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusForbidden, "pending host")
+	r := e.Do("GET", server.AdminPrefix+"/pending-hosts", Viewer, nil)
+	Want(t, r, http.StatusOK, "pending list")
+	if !strings.Contains(string(r.Body), hostA) {
+		t.Errorf("pending list lacks the host: %s", r.Body)
+	}
+	accept := server.AdminPrefix + "/pending-hosts/" + hostA + "/accept"
+	Want(t, e.Do("POST", accept, Viewer, nil), http.StatusForbidden, "read-only accept")
+	Want(t, e.Do("POST", accept, nil, nil), http.StatusUnauthorized, "anonymous accept")
+	Want(t, e.Do("POST", accept, Admin, nil), http.StatusOK, "accept")
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostA), Bearer(cred), nil), http.StatusOK, "accepted host")
+	credB := credentialOf(t, e.register(hostB, EnrollmentSecret, ""))
+	Want(t, e.Do("DELETE", server.AdminPrefix+"/pending-hosts/"+hostB, Admin, nil), http.StatusNoContent, "reject")
+	Want(t, e.Do("GET", HostPath(api.PathRules, hostB), Bearer(credB), nil), http.StatusUnauthorized, "rejected host")
+}
+
+// testCommandsAtLeastOnce (also found): a command delivered but never acknowledged (the
+// answer was lost) is delivered again after the timeout; an ack or a result stops it;
+// results are idempotent.
+func testCommandsAtLeastOnce(t *testing.T, open Opener) {
+	clock := &testClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	e := NewEnv(t, open, server.WithClock(clock.Now))
+	cred := e.Register(hostA)
+	poll := func() []api.Command {
+		r := e.Do("GET", HostPath(api.PathCommands, hostA)+"?wait=0s", Bearer(cred), nil)
+		Want(t, r, http.StatusOK, "poll")
+		return commandsOf(t, r)
+	}
+	for _, kind := range []string{"scan", "install"} {
+		Want(t, e.Do("POST", server.AdminPrefix+"/hosts/"+hostA+"/commands", Admin, map[string]string{"kind": kind}), http.StatusAccepted, "queue "+kind)
+	}
+	first := poll()
+	if len(first) != 2 {
+		t.Fatalf("first delivery: %+v", first)
+	}
+	if again := poll(); len(again) != 0 {
+		t.Fatalf("redelivered at once: %+v", again)
+	}
+	// The agent never got the answer: after the timeout both come again.
+	clock.advance(store.DefaultRedeliverAfter + time.Second)
+	again := poll()
+	if len(again) != 2 || again[0].ID != first[0].ID {
+		t.Fatalf("redelivery after the timeout: %+v, want the ids of %+v", again, first)
+	}
+	result := func(id string, body any) Response {
+		return e.Do("POST", HostPath(api.PathCommandResult, hostA, id), Bearer(cred), body)
+	}
+	Want(t, result(first[0].ID, map[string]any{"ack": true}), http.StatusNoContent, "ack the scan")
+	Want(t, result(first[1].ID, map[string]any{"ok": true, "message": "done"}), http.StatusNoContent, "install result")
+	Want(t, result(first[1].ID, map[string]any{"ok": true, "message": "done"}), http.StatusNoContent, "the same result again")
+	clock.advance(store.DefaultRedeliverAfter + time.Second)
+	if left := poll(); len(left) != 0 {
+		t.Errorf("acknowledged commands delivered again: %+v", left)
+	}
+	Want(t, result(first[0].ID, map[string]any{"ok": true}), http.StatusNoContent, "the acked scan's result")
+	Want(t, result("999999", map[string]any{"ack": true}), http.StatusNotFound, "ack an unknown command")
+}
