@@ -99,8 +99,13 @@ type Progress func(name string, done, total int64)
 
 // Client downloads from Microsoft's servers. It is safe for concurrent use; build it with New.
 type Client struct {
-	http      *http.Client
-	hosts     hostMatcher
+	http  *http.Client
+	hosts hostMatcher
+	behaviour
+}
+
+// behaviour is what the options set that a Client keeps as given.
+type behaviour struct {
 	retry     RetryPolicy
 	timeouts  Timeouts
 	userAgent string
@@ -111,19 +116,13 @@ type Client struct {
 	log       *slog.Logger
 }
 
+// settings is what the options set; New checks it and builds a Client from it.
 type settings struct {
 	httpClient *http.Client
 	transport  http.RoundTripper
 	proxy      string
 	hosts      []string
-	retry      RetryPolicy
-	timeouts   Timeouts
-	userAgent  string
-	sleep      func(context.Context, time.Duration) error
-	now        func() time.Time
-	rand       func() float64
-	progress   Progress
-	log        *slog.Logger
+	behaviour
 }
 
 // Option configures a Client.
@@ -178,13 +177,15 @@ func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.log = l } 
 // New builds a Client. It fails on an invalid proxy URL, host pattern or retry policy.
 func New(opts ...Option) (*Client, error) {
 	s := settings{
-		hosts:     DefaultAllowedHosts(),
-		retry:     DefaultRetryPolicy(),
-		timeouts:  DefaultTimeouts(),
-		userAgent: DefaultUserAgent,
-		sleep:     sleepContext,
-		now:       time.Now,
-		rand:      rand.Float64,
+		hosts: DefaultAllowedHosts(),
+		behaviour: behaviour{
+			retry:     DefaultRetryPolicy(),
+			timeouts:  DefaultTimeouts(),
+			userAgent: DefaultUserAgent,
+			sleep:     sleepContext,
+			now:       time.Now,
+			rand:      rand.Float64,
+		},
 	}
 	for _, o := range opts {
 		o(&s)
@@ -216,18 +217,7 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream client: %w", err)
 	}
-	c := &Client{
-		http:      hc,
-		hosts:     hosts,
-		retry:     s.retry,
-		timeouts:  s.timeouts,
-		userAgent: s.userAgent,
-		sleep:     s.sleep,
-		now:       s.now,
-		rand:      s.rand,
-		progress:  s.progress,
-		log:       s.log,
-	}
+	c := &Client{http: hc, hosts: hosts, behaviour: s.behaviour}
 	c.http.CheckRedirect = c.checkRedirect(c.http.CheckRedirect)
 	return c, nil
 }
