@@ -60,6 +60,20 @@ func reverse(n int, pairs [][2]int32) (off, list []int32) {
 	return off, list
 }
 
+// appendEdges appends to edges the pair (row of rev, i) for each revision rev in revs,
+// the references named what of row i; it warns of the revisions not in package.xml.
+func (m *model) appendEdges(edges [][2]int32, w *warnings, i int32, what string, revs []int64) [][2]int32 {
+	for _, rev := range revs {
+		j, ok := m.byRev.get(rev)
+		if !ok {
+			w.add("dangling reference", "update %s: %s revision %d is not in package.xml", m.idStr[m.rows[i].id], what, rev)
+			continue
+		}
+		edges = append(edges, [2]int32{j, i})
+	}
+	return edges
+}
+
 // prelink computes the links; it reads only the model and rd.need.
 func (rd *reader) prelink() *links {
 	m := rd.model
@@ -80,22 +94,8 @@ func (rd *reader) prelink() *links {
 		if len(m.bundledByOf(r)) > 0 {
 			lk.leaves++
 		}
-		for _, rev := range m.supByOf(r) {
-			j, ok := m.byRev.get(rev)
-			if !ok {
-				w.add("dangling reference", "update %s: SupersededBy revision %d is not in package.xml", m.idStr[r.id], rev)
-				continue
-			}
-			sups = append(sups, [2]int32{j, int32(i)})
-		}
-		for _, rev := range m.bundledByOf(r) {
-			j, ok := m.byRev.get(rev)
-			if !ok {
-				w.add("dangling reference", "update %s: BundledBy revision %d is not in package.xml", m.idStr[r.id], rev)
-				continue
-			}
-			kids = append(kids, [2]int32{j, int32(i)})
-		}
+		sups = m.appendEdges(sups, w, int32(i), "SupersededBy", m.supByOf(r))
+		kids = m.appendEdges(kids, w, int32(i), "BundledBy", m.bundledByOf(r))
 		for _, p := range m.prereqsOf(r) {
 			if _, ok := m.rowOfID(p); !ok {
 				w.add("dangling reference", "update %s: prerequisite %s is not in package.xml", m.idStr[r.id], m.idStr[p])

@@ -64,35 +64,27 @@ type Options struct {
 	Emit func(*wu.Update) error
 }
 
+// positiveOr returns v, or def when v is not positive: a limit's "0 = default".
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 func (o Options) withDefaults() Options {
 	o.Language = strings.ToLower(strings.TrimSpace(o.Language))
 	if o.Language == "" {
 		o.Language = "en"
 	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
-	}
-	if o.MemoryBudget <= 0 {
-		o.MemoryBudget = 64 << 20
-	}
-	if o.MaxUpdates <= 0 {
-		o.MaxUpdates = 1_000_000
-	}
-	if o.MaxPackageXML <= 0 {
-		o.MaxPackageXML = 1 << 30
-	}
-	if o.MaxFragment <= 0 {
-		o.MaxFragment = 1 << 20
-	}
-	if o.MaxIndexXML <= 0 {
-		o.MaxIndexXML = 16 << 20
-	}
-	if o.MaxInnerCab <= 0 {
-		o.MaxInnerCab = 1 << 30
-	}
-	if o.MaxInnerDecoded <= 0 {
-		o.MaxInnerDecoded = 8 << 30
-	}
+	o.Workers = positiveOr(o.Workers, runtime.GOMAXPROCS(0))
+	o.MemoryBudget = positiveOr(o.MemoryBudget, 64<<20)
+	o.MaxUpdates = positiveOr(o.MaxUpdates, 1_000_000)
+	o.MaxPackageXML = positiveOr(o.MaxPackageXML, 1<<30)
+	o.MaxFragment = positiveOr(o.MaxFragment, 1<<20)
+	o.MaxIndexXML = positiveOr(o.MaxIndexXML, 16<<20)
+	o.MaxInnerCab = positiveOr(o.MaxInnerCab, 1<<30)
+	o.MaxInnerDecoded = positiveOr(o.MaxInnerDecoded, 8<<30)
 	o.XML = o.XML.withDefaults()
 	return o
 }

@@ -32,24 +32,12 @@ type XMLLimits struct {
 }
 
 func (l XMLLimits) withDefaults() XMLLimits {
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = 256
-	}
-	if l.MaxAttrs <= 0 {
-		l.MaxAttrs = 256
-	}
-	if l.MaxAttrBytes <= 0 {
-		l.MaxAttrBytes = 64 << 10
-	}
-	if l.MaxTextBytes <= 0 {
-		l.MaxTextBytes = 1 << 20
-	}
-	if l.MaxNameBytes <= 0 {
-		l.MaxNameBytes = 1 << 10
-	}
-	if l.MaxTokenBytes <= 0 {
-		l.MaxTokenBytes = 4 << 20
-	}
+	l.MaxDepth = positiveOr(l.MaxDepth, 256)
+	l.MaxAttrs = positiveOr(l.MaxAttrs, 256)
+	l.MaxAttrBytes = positiveOr(l.MaxAttrBytes, 64<<10)
+	l.MaxTextBytes = positiveOr(l.MaxTextBytes, 1<<20)
+	l.MaxNameBytes = positiveOr(l.MaxNameBytes, 1<<10)
+	l.MaxTokenBytes = positiveOr(l.MaxTokenBytes, 4<<20)
 	return l
 }
 

@@ -87,9 +87,7 @@ func (o SynthOptions) withDefaults() (SynthOptions, error) {
 		o.Created = time.Date(2024, 1, 9, 18, 0, 0, 0, time.UTC)
 	}
 	o.Created = o.Created.UTC().Truncate(time.Second)
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
-	}
+	o.Workers = positiveOr(o.Workers, runtime.GOMAXPROCS(0))
 	return o, nil
 }
 
@@ -225,6 +223,17 @@ func (r synthRow) rev(m *synthModel) int64 {
 	return m.leaves[r.i].rev
 }
 
+// oneToThree draws 3 with a probability of p3 percent, 2 with p2 percent, else 1.
+func oneToThree(rng *rand.Rand, p3, p2 int) int {
+	switch p := rng.IntN(100); {
+	case p < p3:
+		return 3
+	case p < p3+p2:
+		return 2
+	}
+	return 1
+}
+
 func newGUID(rng *rand.Rand) string {
 	var b [16]byte
 	for i := 0; i < 16; i += 8 {
@@ -332,14 +341,7 @@ func buildModel(o SynthOptions) (*synthModel, error) {
 	budget := o.Updates - len(m.cats) - len(m.detects)
 	kb := 3000000 + rng.IntN(100000)
 	for budget >= 2 {
-		nLeaves := 1
-		switch p := rng.IntN(100); {
-		case p < 10:
-			nLeaves = 3
-		case p < 30:
-			nLeaves = 2
-		}
-		nLeaves = min(nLeaves, budget-1)
+		nLeaves := min(oneToThree(rng, 10, 20), budget-1)
 		if budget-1-nLeaves == 1 { // never strand a single row
 			if nLeaves < len(synthArchs) {
 				nLeaves++
@@ -398,13 +400,7 @@ func buildModel(o SynthOptions) (*synthModel, error) {
 		fam := synthProducts[productFamily[b.product]]
 		for li := 0; li < nLeaves; li++ {
 			l := synthLeaf{id: newGUID(rng), revNum: 1 + rng.IntN(300), created: b.created, bundle: bi, arch: synthArchs[li], prereqs: pickDetectoids(1 + rng.IntN(3))}
-			nFiles := 1
-			switch p := rng.IntN(100); {
-			case p < 5:
-				nFiles = 3
-			case p < 25:
-				nFiles = 2
-			}
+			nFiles := oneToThree(rng, 5, 20)
 			for fj := 0; fj < nFiles; fj++ {
 				if len(m.files) > 0 && rng.IntN(100) < 4 {
 					// A file shared with an earlier update.
