@@ -22,7 +22,7 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-func hashRev(k int64) uint64 { return mix(uint64(k)^hashSeed0, hashSeed1) }
+func hashRev(k *int64) uint64 { return mix(uint64(*k)^hashSeed0, hashSeed1) }
 
 func hashGUID(k *[16]byte) uint64 {
 	return mix(binary.LittleEndian.Uint64(k[:8])^hashSeed0, binary.LittleEndian.Uint64(k[8:])^hashSeed1)
@@ -48,175 +48,100 @@ func tableSize(n int) int {
 // takes one more.
 func full(n, size int) bool { return 4*(n+1) > 3*size }
 
-// revSlot is one slot of a revTable; val is the row plus one, 0 for an empty slot.
-type revSlot struct {
-	key int64
+// slot is one slot of a table; val is the value plus one, 0 for an empty slot.
+type slot[K comparable] struct {
+	key K
 	val int32
+}
+
+// table maps keys to int32 values (rows, ids, indexes); its zero value is an empty
+// table. The typed tables below hash the keys and call it: it takes the hash h of k,
+// and add takes the hash function too, for growing (a call through a type parameter's
+// method on every probe made the tables twice as slow).
+type table[K comparable] struct {
+	slots []slot[K]
+	n     int
+}
+
+func newTable[K comparable](n int) table[K] { return table[K]{slots: make([]slot[K], tableSize(n))} }
+
+func (t *table[K]) len() int { return t.n }
+
+// get returns the value of k, whose hash is h.
+func (t *table[K]) get(k *K, h uint64) (int32, bool) {
+	if len(t.slots) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.val == 0 {
+			return 0, false
+		}
+		if s.key == *k {
+			return s.val - 1, true
+		}
+	}
+}
+
+// add maps k, whose hash is h, to v unless k is already mapped; it returns the value k
+// maps to and whether that is v.
+func (t *table[K]) add(k *K, h uint64, v int32, hash func(*K) uint64) (int32, bool) {
+	if full(t.n, len(t.slots)) {
+		t.grow(hash)
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.val == 0 {
+			s.key, s.val = *k, v+1
+			t.n++
+			return v, true
+		}
+		if s.key == *k {
+			return s.val - 1, false
+		}
+	}
+}
+
+func (t *table[K]) grow(hash func(*K) uint64) {
+	old := t.slots
+	t.slots = make([]slot[K], tableSize(2*t.n+2))
+	t.n = 0
+	for i := range old {
+		if old[i].val != 0 {
+			t.add(&old[i].key, hash(&old[i].key), old[i].val-1, hash)
+		}
+	}
 }
 
 // revTable maps RevisionIds to rows.
-type revTable struct {
-	slots []revSlot
-	n     int
-}
+type revTable struct{ table[int64] }
 
-func newRevTable(n int) revTable { return revTable{slots: make([]revSlot, tableSize(n))} }
+func newRevTable(n int) revTable { return revTable{newTable[int64](n)} }
 
-func (t *revTable) len() int { return t.n }
+func (t *revTable) get(k int64) (int32, bool) { return t.table.get(&k, hashRev(&k)) }
 
-// get returns the row of revision k.
-func (t *revTable) get(k int64) (int32, bool) {
-	if len(t.slots) == 0 {
-		return 0, false
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := hashRev(k) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			return 0, false
-		}
-		if s.key == k {
-			return s.val - 1, true
-		}
-	}
-}
-
-// add maps k to v unless k is already mapped; it returns the row k maps to and
-// whether that is v.
 func (t *revTable) add(k int64, v int32) (int32, bool) {
-	if full(t.n, len(t.slots)) {
-		t.grow()
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := hashRev(k) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			s.key, s.val = k, v+1
-			t.n++
-			return v, true
-		}
-		if s.key == k {
-			return s.val - 1, false
-		}
-	}
-}
-
-func (t *revTable) grow() {
-	old := t.slots
-	t.slots = make([]revSlot, tableSize(2*t.n+2))
-	t.n = 0
-	for _, s := range old {
-		if s.val != 0 {
-			t.add(s.key, s.val-1)
-		}
-	}
-}
-
-// guidSlot is one slot of a guidTable; val is the id plus one, 0 for an empty slot.
-type guidSlot struct {
-	key [16]byte
-	val int32
+	return t.table.add(&k, hashRev(&k), v, hashRev)
 }
 
 // guidTable maps UpdateIds written as GUIDs to ids.
-type guidTable struct {
-	slots []guidSlot
-	n     int
-}
+type guidTable struct{ table[[16]byte] }
 
-func newGUIDTable(n int) guidTable { return guidTable{slots: make([]guidSlot, tableSize(n))} }
+func newGUIDTable(n int) guidTable { return guidTable{newTable[[16]byte](n)} }
 
-// add maps k to v unless k is already mapped; it returns the id k maps to and
-// whether that is v.
 func (t *guidTable) add(k *[16]byte, v int32) (int32, bool) {
-	if full(t.n, len(t.slots)) {
-		t.grow()
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := hashGUID(k) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			s.key, s.val = *k, v+1
-			t.n++
-			return v, true
-		}
-		if s.key == *k {
-			return s.val - 1, false
-		}
-	}
-}
-
-func (t *guidTable) grow() {
-	old := t.slots
-	t.slots = make([]guidSlot, tableSize(2*t.n+2))
-	t.n = 0
-	for i := range old {
-		if old[i].val != 0 {
-			t.add(&old[i].key, old[i].val-1)
-		}
-	}
-}
-
-// sha1Slot is one slot of a sha1Table; val is the value plus one, 0 for an empty slot.
-type sha1Slot struct {
-	key sha1Key
-	val int32
+	return t.table.add(k, hashGUID(k), v, hashGUID)
 }
 
 // sha1Table maps payload file digests to indexes.
-type sha1Table struct {
-	slots []sha1Slot
-	n     int
-}
+type sha1Table struct{ table[sha1Key] }
 
-func newSHA1Table(n int) sha1Table { return sha1Table{slots: make([]sha1Slot, tableSize(n))} }
+func newSHA1Table(n int) sha1Table { return sha1Table{newTable[sha1Key](n)} }
 
-func (t *sha1Table) len() int { return t.n }
+func (t *sha1Table) get(k *sha1Key) (int32, bool) { return t.table.get(k, hashSHA1(k)) }
 
-// get returns the value of k.
-func (t *sha1Table) get(k *sha1Key) (int32, bool) {
-	if len(t.slots) == 0 {
-		return 0, false
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := hashSHA1(k) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			return 0, false
-		}
-		if s.key == *k {
-			return s.val - 1, true
-		}
-	}
-}
-
-// add maps k to v unless k is already mapped; it returns the value k maps to and
-// whether that is v.
 func (t *sha1Table) add(k *sha1Key, v int32) (int32, bool) {
-	if full(t.n, len(t.slots)) {
-		t.grow()
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := hashSHA1(k) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			s.key, s.val = *k, v+1
-			t.n++
-			return v, true
-		}
-		if s.key == *k {
-			return s.val - 1, false
-		}
-	}
-}
-
-func (t *sha1Table) grow() {
-	old := t.slots
-	t.slots = make([]sha1Slot, tableSize(2*t.n+2))
-	t.n = 0
-	for i := range old {
-		if old[i].val != 0 {
-			t.add(&old[i].key, old[i].val-1)
-		}
-	}
+	return t.table.add(k, hashSHA1(k), v, hashSHA1)
 }
