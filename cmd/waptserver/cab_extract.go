@@ -52,45 +52,27 @@ leave the directory (.., absolute paths, drive letters) are refused and reported
 				return fmt.Errorf("cab extract: creating the target directory: %w", err)
 			}
 			ctx, out := cmd.Context(), cmd.OutOrStdout()
-			var matched, failed int
-			var total int64
-			err = c.Walk(func(f *cab.File, r io.Reader) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if !matchAny(patterns, strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))) {
-					return nil
-				}
-				matched++
+			keep := func(f *cab.File) bool {
+				return matchAny(patterns, strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/")))
+			}
+			t, err := walkMembers(ctx, out, c, "cab extract", args[0], keep, func(_ int, f *cab.File, r io.Reader) (int64, error) {
 				n, err := extractMember(ctx, dir, f, r)
-				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					failed++
-					fmt.Fprintf(out, "FAILED %s\n", cliError(err))
-					return nil
-				}
-				total += n
-				if verbose {
+				if err == nil && verbose {
 					fmt.Fprintf(out, "extracted %s (%d bytes)\n", displayName(f.Name), n)
 				}
-				return nil
+				return n, err
 			})
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("cab extract: %s: interrupted", args[0])
-			}
 			if err != nil {
-				return fmt.Errorf("cab extract: %s: %w", args[0], err)
+				return err
 			}
-			if len(patterns) > 0 && matched == 0 {
+			if len(patterns) > 0 && t.members == 0 {
 				return fmt.Errorf("cab extract: %s: no member matches %s (list the members with `waptserver cab list`)",
 					args[0], strings.Join(args[1:], " "))
 			}
-			if failed > 0 {
-				return fmt.Errorf("cab extract: %s: %d of %d members failed (see the FAILED lines)", args[0], failed, matched)
+			if err := t.failures("cab extract", args[0]); err != nil {
+				return err
 			}
-			fmt.Fprintf(out, "%s: extracted %d members, %d bytes, into %s\n", args[0], matched, total, dir)
+			fmt.Fprintf(out, "%s: extracted %d members, %d bytes, into %s\n", args[0], t.members, t.total, dir)
 			return nil
 		},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -38,22 +37,14 @@ each good member is printed as "<sha256> <size> <name>" (names with / separators
 			}
 			defer closeFile()
 			ctx, out := cmd.Context(), cmd.OutOrStdout()
-			var members, failed int
-			var total int64
 			var h hash.Hash
 			if withSHA {
 				h = sha256.New()
 			}
-			err = c.Walk(func(f *cab.File, r io.Reader) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				members++
+			t, err := walkMembers(ctx, out, c, "cab test", args[0], nil, func(i int, f *cab.File, r io.Reader) (int64, error) {
 				if f.Name == "" {
 					// cabextract refuses such a cabinet: the member cannot be named on disk.
-					failed++
-					fmt.Fprintf(out, "FAILED member %d (%d bytes in folder %d): empty name, not a usable file name (cabextract refuses it too)\n", members, f.Size, f.Folder)
-					return nil
+					return 0, fmt.Errorf("member %d (%d bytes in folder %d): empty name, not a usable file name (cabextract refuses it too)", i, f.Size, f.Folder)
 				}
 				var dst io.Writer = io.Discard
 				if h != nil {
@@ -61,34 +52,22 @@ each good member is printed as "<sha256> <size> <name>" (names with / separators
 					dst = h
 				}
 				n, err := io.Copy(ctxWriter{ctx, dst}, r)
-				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					failed++
-					fmt.Fprintf(out, "FAILED %s\n", cliError(err))
-					return nil
-				}
-				total += n
-				if h != nil {
+				if err == nil && h != nil {
 					fmt.Fprintf(out, "%s %d %s\n", hex.EncodeToString(h.Sum(nil)), n, displayName(f.Name))
 				}
-				return nil
+				return n, err
 			})
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("cab test: %s: interrupted", args[0])
-			}
 			if err != nil {
-				return fmt.Errorf("cab test: %s: %w", args[0], err)
+				return err
 			}
-			if members == 0 {
+			if t.members == 0 {
 				return fmt.Errorf("cab test: %s: the cabinet holds no member (cabextract refuses it too): an empty or damaged file, not a usable cabinet", args[0])
 			}
-			if failed > 0 {
-				return fmt.Errorf("cab test: %s: %d of %d members failed (see the FAILED lines)", args[0], failed, members)
+			if err := t.failures("cab test", args[0]); err != nil {
+				return err
 			}
 			if !withSHA {
-				fmt.Fprintf(out, "%s: OK, %d members, %d bytes\n", args[0], members, total)
+				fmt.Fprintf(out, "%s: OK, %d members, %d bytes\n", args[0], t.members, t.total)
 			}
 			return nil
 		},
