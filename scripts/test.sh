@@ -5,6 +5,7 @@
 # separate: make bench, make fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 need=()
 command -v cabextract >/dev/null || need+=(cabextract)
@@ -14,15 +15,7 @@ command -v openssl >/dev/null || need+=(openssl)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # Wine, the MinGW binutils and msitools: scripts/wine-smoke.sh (below) installs them.
-if [ ${#need[@]} -gt 0 ]; then
-	if [ "$(id -u)" = 0 ]; then
-		echo "test.sh: installing ${need[*]}"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-	else
-		echo "test.sh: missing ${need[*]} (not root: install them with apt-get, or the tests that need them fail)" >&2
-	fi
-fi
+install_missing test.sh WARN "${need[@]}"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -7,6 +7,7 @@
 # skips) without them. Bounded, retried once, and leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 need=()
 command -v wine >/dev/null || need+=(wine)
@@ -14,16 +15,7 @@ command -v wine >/dev/null || need+=(wine)
 command -v x86_64-w64-mingw32-as >/dev/null || need+=(binutils-mingw-w64-x86-64)
 command -v msiinfo >/dev/null || need+=(msitools)
 command -v wixl >/dev/null || need+=(wixl)
-if [ ${#need[@]} -gt 0 ]; then
-	if [ "$(id -u)" = 0 ]; then
-		echo "wine-smoke: installing ${need[*]}"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-	else
-		echo "wine-smoke: missing ${need[*]}: install them with apt-get (the smoke fails without them)" >&2
-		exit 1
-	fi
-fi
+install_missing wine-smoke FAIL "${need[@]}"
 
 export WAPTWUA_WINE_SMOKE=1
 pkgs=(./cmd/wapt-get)
