@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -209,4 +210,12 @@ func dayIndex(days []time.Time, t time.Time) int {
 		end := days[0].AddDate(0, 0, i+1)
 		return !end.Before(t)
 	})
+}
+
+// chartCache keeps the dashboard's history charts, which read every host's statuses,
+// for a minute.
+type chartCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	data *history
 }

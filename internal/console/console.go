@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/openwua/waptwua/internal/app"
@@ -205,14 +204,6 @@ func newConsole(deps Deps, opts ...Option) (*Console, error) {
 	return c, nil
 }
 
-// chartCache keeps the dashboard's history charts, which read every host's statuses,
-// for a minute.
-type chartCache struct {
-	mu   sync.Mutex
-	at   time.Time
-	data *history
-}
-
 func (c *Console) routes() {
 	m := http.NewServeMux()
 	c.mux = m
@@ -247,6 +238,7 @@ func (c *Console) routes() {
 	page("GET /ui/hosts/{uuid}/live", c.handleHostLive)
 	page("GET /ui/hosts/{uuid}/updates.csv", c.handleHostUpdatesCSV)
 	action("POST /ui/hosts/{uuid}/commands", c.handleHostCommand)
+	action("POST /ui/hosts/{uuid}/reset", c.handleResetHost)
 	page("GET /ui/rules", c.handleRules)
 	action("POST /ui/rules", c.handleSaveRules)
 	action("POST /ui/rules/json", c.handleSaveRulesJSON)

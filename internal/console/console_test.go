@@ -330,7 +330,7 @@ func TestReadOnlyUserCannotAct(t *testing.T) {
 			t.Errorf("read-only POST %s: HTTP %d", path, r.status)
 		}
 	}
-	if e.jobs.cabSyncs+len(e.jobs.downloads)+e.jobs.deletes != 0 {
+	if e.jobs.CabSyncs+len(e.jobs.Downloads)+e.jobs.Deletes != 0 {
 		t.Errorf("jobs ran for a read-only user: %+v", e.jobs)
 	}
 	if cmds, _ := e.st.ListCommands(context.Background(), "host-001", 10); len(cmds) != 0 {
@@ -346,19 +346,19 @@ func TestAdminActions(t *testing.T) {
 	k1, k2 := us[1].Key().String(), us[2].Key().String()
 
 	// Without the token nothing happens.
-	if r := c.post("/ui/cab/sync", url.Values{"csrf": {"nope"}}); r.status != http.StatusForbidden || e.jobs.cabSyncs != 0 {
+	if r := c.post("/ui/cab/sync", url.Values{"csrf": {"nope"}}); r.status != http.StatusForbidden || e.jobs.CabSyncs != 0 {
 		t.Fatalf("CSRF: %d", r.status)
 	}
 	c.get("/ui/updates")
-	if r := c.post("/ui/cab/sync", nil); r.status != http.StatusSeeOther || e.jobs.cabSyncs != 1 {
-		t.Errorf("cab sync: %d, %d syncs", r.status, e.jobs.cabSyncs)
+	if r := c.post("/ui/cab/sync", nil); r.status != http.StatusSeeOther || e.jobs.CabSyncs != 1 {
+		t.Errorf("cab sync: %d, %d syncs", r.status, e.jobs.CabSyncs)
 	}
 	if r := c.get("/ui/tasks"); !strings.Contains(r.body, "Download of wsusscn2.cab from Microsoft started") {
 		t.Error("no flash message after the cab sync")
 	}
-	if r := c.post("/ui/updates/download", url.Values{"key": {k1, k2}}); r.status != http.StatusSeeOther || len(e.jobs.downloads) != 1 ||
-		len(e.jobs.downloads[0]) != 2 {
-		t.Errorf("download now: %d %v", r.status, e.jobs.downloads)
+	if r := c.post("/ui/updates/download", url.Values{"key": {k1, k2}}); r.status != http.StatusSeeOther || len(e.jobs.Downloads) != 1 ||
+		len(e.jobs.Downloads[0]) != 2 {
+		t.Errorf("download now: %d %v", r.status, e.jobs.Downloads)
 	}
 	if r := c.post("/ui/updates/download", url.Values{}); r.status != http.StatusBadRequest {
 		t.Errorf("download nothing: %d", r.status)
@@ -366,8 +366,8 @@ func TestAdminActions(t *testing.T) {
 	if r := c.post("/ui/updates/download", url.Values{"key": {"01234567-89ab-cdef-0123-456789abcdef_5"}}); r.status != http.StatusNotFound {
 		t.Errorf("download an unknown update: %d", r.status)
 	}
-	if r := c.post("/ui/files/download-missing", nil); r.status != http.StatusSeeOther || len(e.jobs.downloads) != 2 || e.jobs.downloads[1] != nil {
-		t.Errorf("download missing: %d %v", r.status, e.jobs.downloads)
+	if r := c.post("/ui/files/download-missing", nil); r.status != http.StatusSeeOther || len(e.jobs.Downloads) != 2 || e.jobs.Downloads[1] != nil {
+		t.Errorf("download missing: %d %v", r.status, e.jobs.Downloads)
 	}
 	// Forbid then allow.
 	r := c.post("/ui/updates/rules", url.Values{"key": {k1, k2}, "action": {"forbid"}, "back": {"/ui/updates?sev=Low"}})
@@ -440,7 +440,7 @@ func TestAdminActions(t *testing.T) {
 	if r := c.get("/ui/cleanup"); r.status != 200 {
 		t.Errorf("cleanup confirmation: %d", r.status)
 	}
-	if r := c.post("/ui/cleanup", nil); r.status != http.StatusSeeOther || e.jobs.deletes != 1 {
+	if r := c.post("/ui/cleanup", nil); r.status != http.StatusSeeOther || e.jobs.Deletes != 1 {
 		t.Errorf("cleanup: %d", r.status)
 	}
 	// Everything is in the audit log.
@@ -463,11 +463,11 @@ func TestJobsErrors(t *testing.T) {
 	e, _ := seededEnv(t)
 	c := e.client()
 	c.login("admin", adminPass)
-	e.jobs.err = fmt.Errorf("cab sync: %w", errBusy{})
+	e.jobs.Err = fmt.Errorf("cab sync: %w", errBusy{})
 	if r := c.post("/ui/cab/sync", nil); r.status != http.StatusConflict {
 		t.Errorf("busy job: %d", r.status)
 	}
-	e.jobs.err = fmt.Errorf("disk on fire")
+	e.jobs.Err = fmt.Errorf("disk on fire")
 	c.get("/ui/")
 	if r := c.post("/ui/cab/sync", nil); r.status != http.StatusInternalServerError || strings.Contains(r.body, "disk on fire") {
 		t.Errorf("failing job: %d", r.status)
@@ -529,5 +529,38 @@ func TestCookieDiesAtLogout(t *testing.T) {
 	}
 	if r := thief.post("/ui/hosts/commands", url.Values{"csrf": {csrf}, "kind": {"scan"}, "uuid": {"host-001"}}); r.status == http.StatusSeeOther {
 		t.Error("a cookie copied before logout queued a command")
+	}
+}
+
+// TestResetHost: the host page's "Reset registration" clears the host's credential
+// (audited host.reset); read-only users cannot; an unknown host is a 404.
+func TestResetHost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.st.RegisterHost(ctx, store.HostRegistration{UUID: "host-r1", Name: "pc-r1", CredentialID: "00112233445566778899aabbccddeeff",
+		CredentialHash: make([]byte, 32), At: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	v := e.client()
+	v.login("viewer", viewerPass)
+	if r := v.post("/ui/hosts/host-r1/reset", nil); r.status != http.StatusForbidden {
+		t.Errorf("read-only reset: %d", r.status)
+	}
+	c := e.client()
+	c.login("admin", adminPass)
+	if r := c.get("/ui/hosts/host-r1"); !strings.Contains(r.body, `id="reset-host"`) {
+		t.Error("no reset button on the host page")
+	}
+	if r := c.post("/ui/hosts/nope/reset", nil); r.status != http.StatusNotFound {
+		t.Errorf("reset an unknown host: %d", r.status)
+	}
+	if r := c.post("/ui/hosts/host-r1/reset", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	if _, err := e.st.HostByCredential(ctx, "00112233445566778899aabbccddeeff"); err == nil {
+		t.Error("the credential still works after the reset")
+	}
+	if entries, err := e.st.ListAudit(ctx, store.AuditFilter{Action: "host.reset"}); err != nil || len(entries) != 1 || entries[0].Actor != "admin" {
+		t.Errorf("host.reset audit: %+v %v", entries, err)
 	}
 }

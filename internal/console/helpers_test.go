@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/app/apptest"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -36,36 +37,6 @@ const (
 	adminPass  = "admin-password-123"
 	viewerPass = "viewer-password-123"
 )
-
-// fakeJobs records what the console asks of the jobs.
-type fakeJobs struct {
-	mu        sync.Mutex
-	cabSyncs  int
-	downloads [][]wu.UpdateKey
-	deletes   int
-	err       error
-}
-
-func (j *fakeJobs) ForceCabSync(context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.cabSyncs++
-	return j.err
-}
-
-func (j *fakeJobs) ForceDownload(_ context.Context, keys []wu.UpdateKey) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.downloads = append(j.downloads, keys)
-	return j.err
-}
-
-func (j *fakeJobs) DeleteUnused(context.Context) (int, int64, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.deletes++
-	return 3, 12345, j.err
-}
 
 // memRules keeps server rules in memory.
 type memRules struct {
@@ -93,7 +64,7 @@ func (fakeUsage) Usage() (repo.Usage, error) { return repo.Usage{Files: 12, Byte
 type env struct {
 	t     *testing.T
 	st    *sqlite.Store
-	jobs  *fakeJobs
+	jobs  *apptest.FakeJobs
 	rules *memRules
 	srv   *httptest.Server
 }
@@ -127,7 +98,7 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 // roots may be nil.
 func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool) *app.App {
 	t.Helper()
-	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Jobs: jobs, PackageRoots: roots,
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, PackageRoots: roots,
 		PackageRootsSource: "test CA"}
 	a, err := app.New(d, app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
 		app.WithPasswordCost(bcrypt.MinCost))
@@ -140,7 +111,7 @@ func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool
 // newEnv starts the console over a fresh SQLite store with an admin and a read-only user.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &fakeJobs{}, rules: &memRules{}}
+	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &apptest.FakeJobs{DeletedFiles: 3, DeletedBytes: 12345}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
 	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},

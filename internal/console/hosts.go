@@ -387,3 +387,15 @@ func (c *Console) handleBulkCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	c.redirectWith(w, r, backTo(r, Prefix+"hosts"), "ok", fmt.Sprintf("Trigger the %s: sent to %d host(s).", app.CommandLabels[kind], len(cmds)))
 }
+
+// handleResetHost clears the host's credential (app.ResetHost, audited host.reset): the
+// host gets 401 until it registers again, and its next registration is accepted.
+func (c *Console) handleResetHost(w http.ResponseWriter, r *http.Request) {
+	h, err := c.deps.App.ResetHost(r.Context(), r.PathValue("uuid"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.redirectWith(w, r, Prefix+"hosts/"+url.PathEscape(h.UUID), "ok",
+		fmt.Sprintf("Registration of %s reset: its credential no longer works; the machine may register again.", h.Name))
+}

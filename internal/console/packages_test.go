@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/app/apptest"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/store"
@@ -83,7 +84,7 @@ func caPool() *x509.CertPool {
 // sign is true, and the test CA as package_trusted_certs.
 func newPackagesEnv(t *testing.T, sign bool) *env {
 	t.Helper()
-	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &fakeJobs{}, rules: &memRules{}}
+	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &apptest.FakeJobs{DeletedFiles: 3, DeletedBytes: 12345}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
 	deps := Deps{Store: e.st, App: testApp(t, e.st, e.jobs, caPool()), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/edge"
 	"github.com/openwua/waptwua/internal/store"
@@ -192,12 +193,25 @@ func writable(dir string) error {
 	return nil
 }
 
-// statusWriter records the status and size of an answer.
+// statusWriter records the status and size of an answer. With perWrite set (repository
+// downloads) every write first pushes the connection's write deadline perWrite ahead:
+// a slow client that keeps reading is served, one that stalls is cut.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status   int
+	bytes    int64
+	rc       *http.ResponseController
+	perWrite time.Duration
 }
+
+func (w *statusWriter) extend() {
+	if w.perWrite > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.perWrite)) // not supported: no deadline, as before
+	}
+}
+
+// downloadChunk is how much of a file one sendfile call may send under one deadline.
+const downloadChunk = 256 << 10
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -210,6 +224,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.extend()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -221,15 +236,44 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(w.ResponseWriter, r)
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		n, err := io.Copy(struct{ io.Writer }{w}, r)
+		return n, err
 	}
-	w.bytes += n
-	return n, err
+	if w.perWrite <= 0 {
+		n, err := rf.ReadFrom(r)
+		w.bytes += n
+		return n, err
+	}
+	// Per-write deadlines: send in chunks, each under a fresh deadline. An
+	// *io.LimitedReader of a file keeps the connection's sendfile path.
+	limit := int64(-1)
+	if lr, ok := r.(*io.LimitedReader); ok {
+		r, limit = lr.R, lr.N
+		defer func() { lr.N = limit }()
+	}
+	var total int64
+	for limit != 0 {
+		chunk := int64(downloadChunk)
+		if limit > 0 {
+			chunk = min(chunk, limit)
+		}
+		w.extend()
+		n, err := rf.ReadFrom(&io.LimitedReader{R: r, N: chunk})
+		total += n
+		w.bytes += n
+		if limit > 0 {
+			limit -= n
+		}
+		if err != nil {
+			return total, err
+		}
+		if n < chunk {
+			break // end of the file
+		}
+	}
+	return total, nil
 }
 
 // Unwrap lets http.ResponseController reach the connection (flush, deadlines).
@@ -242,7 +286,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if s.edge.HTTPS(r) {
 			w.Header().Set("Strict-Transport-Security", edge.HSTS)
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
+		// Write deadlines: repository downloads get one per write (they may take
+		// long, but must progress); every other route one for the whole answer (the
+		// long-poll waits at most api.MaxWait before it writes).
+		if isDownload(r.URL.Path) {
+			sw.perWrite = s.writeIdle
+		} else if s.writeTimeout > 0 {
+			_ = sw.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -283,6 +335,34 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// isDownload says whether path is a repository download (update files, packages).
+func isDownload(path string) bool {
+	return strings.HasPrefix(path, "/waptwua/") || strings.HasPrefix(path, api.PackagePrefix)
+}
+
+// Default write deadlines.
+const (
+	// DefaultWriteTimeout bounds the writing of an answer of the API routes; it exceeds
+	// the longest long-poll (api.MaxWait).
+	DefaultWriteTimeout = api.MaxWait + 30*time.Second
+	// DefaultWriteIdle: a repository download whose client takes nothing for this long
+	// is cut.
+	DefaultWriteIdle = time.Minute
+)
+
+// WithWriteTimeouts sets the write deadline of API answers (whole answer) and of
+// repository downloads (each write); zero keeps the default.
+func WithWriteTimeouts(api, perWrite time.Duration) Option {
+	return func(s *Server) {
+		if api > 0 {
+			s.writeTimeout = api
+		}
+		if perWrite > 0 {
+			s.writeIdle = perWrite
+		}
+	}
 }
 
 // quietRoute: routes logged at debug level when they succeed (probes, scrapes and the

@@ -85,6 +85,8 @@ type Server struct {
 
 	edge          edge.Config
 	approve       bool
+	writeTimeout  time.Duration
+	writeIdle     time.Duration
 	health        JobHealthSource
 	maxCatalogAge time.Duration
 	extra         []route
@@ -204,6 +206,8 @@ func New(st Store, opts ...Option) *Server {
 		maxReportBytes: DefaultMaxReportBytes,
 		pollInterval:   DefaultCommandPollInterval,
 		maxCatalogAge:  DefaultMaxCatalogAge,
+		writeTimeout:   DefaultWriteTimeout,
+		writeIdle:      DefaultWriteIdle,
 		done:           make(chan struct{}),
 	}
 	for _, o := range opts {

@@ -1,7 +1,12 @@
 package servertest
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -332,4 +337,40 @@ func testCommandsAtLeastOnce(t *testing.T, open Opener) {
 	}
 	Want(t, result(first[0].ID, map[string]any{"ok": true}), http.StatusNoContent, "the acked scan's result")
 	Want(t, result("999999", map[string]any{"ack": true}), http.StatusNotFound, "ack an unknown command")
+}
+
+// testDownloadWriteDeadline (also found: no WriteTimeout): a repository download whose
+// client stops reading is cut after the per-write deadline, while one that reads gets
+// the whole file.
+func testDownloadWriteDeadline(t *testing.T, open Opener) {
+	e := NewEnv(t, open, server.WithWriteTimeouts(0, time.Second))
+	const size = 64 << 20
+	f, err := os.Create(filepath.Join(e.RepoDir, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	status, body := rawGet(t, e.HTTP.URL, "/waptwua/big.bin")
+	if status != http.StatusOK || len(body) != size {
+		t.Fatalf("reading client: %d, %d bytes", status, len(body))
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.HTTP.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /waptwua/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(4 * time.Second) // a stalled client
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.Copy(io.Discard, conn)
+	t.Logf("stalled client got %d of %d bytes before the server cut it (%v)", got, size, err)
+	if got >= size {
+		t.Errorf("a stalled client got the whole file: no write deadline")
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("the server kept the stalled connection open: %v", err)
+	}
 }

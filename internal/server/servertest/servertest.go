@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/app"
+	"github.com/openwua/waptwua/internal/app/apptest"
 	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/store"
@@ -88,6 +88,7 @@ func Run(t *testing.T, open Opener) {
 		{"SecurityEnrollmentTokens", testEnrollmentTokens},
 		{"SecurityApproval", testApproval},
 		{"SecurityCommandsAtLeastOnce", testCommandsAtLeastOnce},
+		{"SecurityDownloadWriteDeadline", testDownloadWriteDeadline},
 		{"SecurityTransportBehindProxy", testTransportBehindProxy},
 		{"JobsHooks", testJobs},
 		{"Users", testUsers},
@@ -129,7 +130,7 @@ func newEnvOn(t *testing.T, st server.Store, opts ...server.Option) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rp.Close() })
-	e := &Env{T: t, Store: st, DataDir: data, RepoDir: rp.Dir(), Jobs: &FakeJobs{}}
+	e := &Env{T: t, Store: st, DataDir: data, RepoDir: rp.Dir(), Jobs: &FakeJobs{DeletedFiles: 2, DeletedBytes: 300}}
 	ctx := context.Background()
 	for _, u := range []struct {
 		name, pw string
@@ -325,37 +326,7 @@ func (e *Env) hostUpdates(uuid string) map[string]map[string]any {
 }
 
 // FakeJobs records what the admin API asks of the jobs.
-type FakeJobs struct {
-	mu        sync.Mutex
-	CabSyncs  int
-	Downloads [][]wu.UpdateKey
-	Deletes   int
-	Err       error
-}
-
-// ForceCabSync records the call.
-func (f *FakeJobs) ForceCabSync(ctx context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.CabSyncs++
-	return f.Err
-}
-
-// ForceDownload records the keys.
-func (f *FakeJobs) ForceDownload(ctx context.Context, keys []wu.UpdateKey) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.Downloads = append(f.Downloads, keys)
-	return f.Err
-}
-
-// DeleteUnused records the call and says it removed 2 files of 300 bytes.
-func (f *FakeJobs) DeleteUnused(ctx context.Context) (int, int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.Deletes++
-	return 2, 300, f.Err
-}
+type FakeJobs = apptest.FakeJobs
 
 // rawGet sends a request line exactly as given (no client-side cleaning) and follows
 // redirects the same way, up to 3 times.
