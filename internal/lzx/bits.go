@@ -39,14 +39,19 @@ func (br *bitReader) refill() {
 		return
 	}
 	if br.pos+8 <= len(br.in) {
-		v := swapWordBytes(binary.BigEndian.Uint64(br.in[br.pos:]))
-		br.bitbuf |= v >> (br.nbits & 63)
-		k := (64 - br.nbits) >> 4
-		br.pos += int(k) * 2
-		br.nbits += k * 16
+		br.bitbuf, br.nbits, br.pos = refillFast(br.in, br.bitbuf, br.nbits, br.pos)
 		return
 	}
 	br.bitbuf, br.nbits, br.pos = refillSlow(br.in, br.bitbuf, br.nbits, br.pos)
+}
+
+// refillFast is refill on bit reader state held in locals (the decoder's hot loop keeps
+// it in registers) when 8 bytes of input remain: it loads as many whole 16-bit words as
+// fit in bitbuf. It is small enough to be inlined, refillSlow with it is not.
+func refillFast(in []byte, bitbuf uint64, nbits uint, pos int) (uint64, uint, int) {
+	bitbuf |= swapWordBytes(binary.BigEndian.Uint64(in[pos:])) >> (nbits & 63)
+	k := (64 - nbits) >> 4
+	return bitbuf, nbits + k*16, pos + int(k)*2
 }
 
 // refillSlow is refill near the end of the input: word by word, zeros past the end.

@@ -363,11 +363,7 @@ func (d *Decoder) decodeHuffman(frameEnd int) error {
 		// at least 49, so about every other symbol skips it.
 		if nbits < 32 {
 			if pos+8 <= len(in) {
-				v := swapWordBytes(binary.BigEndian.Uint64(in[pos:]))
-				bitbuf |= v >> (nbits & 63)
-				k := (64 - nbits) >> 4
-				pos += int(k) * 2
-				nbits += k * 16
+				bitbuf, nbits, pos = refillFast(in, bitbuf, nbits, pos)
 			} else {
 				bitbuf, nbits, pos = refillSlow(in, bitbuf, nbits, pos)
 			}
@@ -418,11 +414,7 @@ func (d *Decoder) decodeHuffman(frameEnd int) error {
 		default:
 			if nbits < 24 { // up to 17 verbatim bits, or 14 plus a 7-bit aligned code
 				if pos+8 <= len(in) {
-					v := swapWordBytes(binary.BigEndian.Uint64(in[pos:]))
-					bitbuf |= v >> (nbits & 63)
-					k := (64 - nbits) >> 4
-					pos += int(k) * 2
-					nbits += k * 16
+					bitbuf, nbits, pos = refillFast(in, bitbuf, nbits, pos)
 				} else {
 					bitbuf, nbits, pos = refillSlow(in, bitbuf, nbits, pos)
 				}
