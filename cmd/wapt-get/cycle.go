@@ -102,6 +102,14 @@ func output(w io.Writer, sum *agent.Summary, runErr error, asJSON, all bool) err
 		for _, l := range sum.Schedule {
 			fmt.Fprintln(w, "schedule: "+l)
 		}
+		// The last decisions the agent acted on (installs, holds, reboots, shutdown).
+		evs := sum.Events
+		if len(evs) > 5 {
+			evs = evs[len(evs)-5:]
+		}
+		for _, e := range evs {
+			fmt.Fprintf(w, "decision: %s %s %s\n", e.At.Local().Format("2006-01-02 15:04"), e.Kind, e.Text)
+		}
 		fmt.Fprintln(w, sum.Line())
 	}
 	return runErr

@@ -120,6 +120,9 @@ type host struct {
 	name    string // host name, "" when the backend does not know better
 	osName  string
 	sysRoot string // the volume installs need room on
+	// notifier tells logged-on users about reboots; rebooter restarts the host.
+	notifier agent.Notifier
+	rebooter agent.Rebooter
 }
 
 func (g *globals) openHost() (*host, error) {
@@ -133,7 +136,9 @@ func (g *globals) openHost() (*host, error) {
 			return nil, fmt.Errorf("simulated host: %w", err)
 		}
 		g.closers = append(g.closers, h.Close)
-		return &host{wua: h, name: h.HostName(), osName: "Windows (simulated by wapt-get --wua sim)"}, nil
+		// Nobody is logged on to a simulated host; its restarts do its pending restart.
+		d := sim.NewDesktop(h)
+		return &host{wua: h, name: h.HostName(), osName: "Windows (simulated by wapt-get --wua sim)", notifier: d, rebooter: d}, nil
 	default:
 		return openNativeHost(g)
 	}
@@ -201,6 +206,12 @@ func (g *globals) openAgent(ctx context.Context, progress agent.Progress) (*agen
 	}
 	if progress != nil {
 		opts = append(opts, agent.WithProgress(progress))
+	}
+	if h.notifier != nil {
+		opts = append(opts, agent.WithNotifier(h.notifier))
+	}
+	if h.rebooter != nil {
+		opts = append(opts, agent.WithRebooter(h.rebooter))
 	}
 	client := agent.NewClient(hc, server, repo, cred, "wapt-get/"+version())
 	return agent.New(g.cfg, h.wua, client, g.dataDir, opts...)

@@ -32,11 +32,13 @@ func openNativeHost(g *globals) (*host, error) {
 		drive = "C:"
 	}
 	return &host{
-		wua:     w,
-		svc:     wuawin.NewServiceControl(wua.SystemClock{}),
-		policy:  wuawin.NewPolicy(""),
-		osName:  fmt.Sprintf("Windows %d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber),
-		sysRoot: drive + `\`,
+		wua:      w,
+		svc:      wuawin.NewServiceControl(wua.SystemClock{}),
+		policy:   wuawin.NewPolicy(""),
+		osName:   fmt.Sprintf("Windows %d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber),
+		sysRoot:  drive + `\`,
+		notifier: sessionNotifier{},
+		rebooter: systemRebooter{},
 	}, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/rules"
+	"github.com/openwua/waptwua/internal/schedule"
 	"github.com/openwua/waptwua/internal/wua"
 )
 
@@ -62,6 +63,11 @@ type Agent struct {
 	// actions runs update packages (WithActionRunner); systemRoot is %SystemRoot%.
 	actions    action.Runner
 	systemRoot string
+
+	// notifier tells logged-on users about reboots; rebooter restarts the host (nil:
+	// never restarted).
+	notifier Notifier
+	rebooter Rebooter
 
 	mu sync.Mutex // one cycle at a time
 	// liveScanKey is the scan key of the last scan made through wua by this process:
@@ -229,6 +235,15 @@ type cycle struct {
 	rules rules.Rules
 	// scheduled: the service's install job, gated by the maintenance schedule.
 	scheduled bool
+	// shutdown: the install at shutdown (install_at_shutdown), gated by
+	// schedule.AtShutdown and the user's "skip this time".
+	shutdown bool
+	// pol is the maintenance policy of the cycle (schedulePolicy), polErr its refusal.
+	pol     *schedule.Policy
+	polDone bool
+	polErr  error
+	// userOn: a user is logged on (asked of the Notifier for the reboot policy).
+	userOn bool
 }
 
 // failWith records a problem; status (when not "") is an agent-level failure status,
@@ -264,6 +279,12 @@ func (a *Agent) run(ctx context.Context, o op, force bool) (*Summary, error) {
 // runCycle runs a cycle; scheduled says it is the service's install job, which installs
 // only what the maintenance schedule allows now (see planInstall).
 func (a *Agent) runCycle(ctx context.Context, o op, force, scheduled bool) (*Summary, error) {
+	return a.runCycleAs(ctx, &cycle{op: o, scheduled: scheduled}, force)
+}
+
+// runCycleAs runs the cycle c (its op and kind set).
+func (a *Agent) runCycleAs(ctx context.Context, c *cycle, force bool) (*Summary, error) {
+	o := c.op
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(a.dataDir, CacheDirName), 0o700); err != nil {
@@ -276,7 +297,7 @@ func (a *Agent) runCycle(ctx context.Context, o op, force, scheduled bool) (*Sum
 	if err != nil {
 		return nil, err
 	}
-	c := &cycle{op: o, st: st, scheduled: scheduled}
+	c.st = st
 	defer func() {
 		if c.restore != nil {
 			if err := c.restore(context.WithoutCancel(ctx)); err != nil {
@@ -292,6 +313,9 @@ func (a *Agent) runCycle(ctx context.Context, o op, force, scheduled bool) (*Sum
 	}
 	if o == opInstall && ctx.Err() == nil {
 		a.install(ctx, c)
+	}
+	if c.scheduled && a.managed() && ctx.Err() == nil {
+		a.reboot(ctx, c)
 	}
 	if err := ctx.Err(); err != nil {
 		c.errs = append(c.errs, fmt.Errorf("%s interrupted: %w", o, err))

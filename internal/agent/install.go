@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/openwua/waptwua/internal/schedule"
@@ -20,14 +21,17 @@ import (
 func (a *Agent) install(ctx context.Context, c *cycle) {
 	st := c.st
 	targets := installTargets(st)
-	if c.scheduled {
+	switch {
+	case c.shutdown:
+		targets = a.planShutdown(ctx, c, targets)
+	case c.scheduled:
 		targets = a.planInstall(c, targets)
 	}
 	if len(targets) == 0 {
 		return
 	}
 	if st.RebootRequired {
-		c.errs = append(c.errs, fmt.Errorf("install of %d updates postponed: %w (restart the host; nothing is restarted automatically)", len(targets), wua.ErrRebootPending))
+		c.errs = append(c.errs, fmt.Errorf("install of %d updates postponed: %w (the reboot policy restarts the host, or restart it yourself)", len(targets), wua.ErrRebootPending))
 		return
 	}
 	if err := a.checkSpace(a.systemDrive, "install"); err != nil {
@@ -116,6 +120,7 @@ func (a *Agent) install(ctx context.Context, c *cycle) {
 				scanned[k.String()].Installed = true
 				if r.RebootRequired {
 					st.RebootRequired = true
+					st.Reboot.Awaiting = append(st.Reboot.Awaiting, scheduleUpdate(k.String(), scanned[k.String()]))
 				}
 			}
 			if res.RebootRequired {
@@ -179,21 +184,34 @@ func (a *Agent) copyToCache(ctx context.Context, u *wua.Update, names []string) 
 // deadlines). Without windows everything installs, as before. A schedule the rules
 // make invalid installs nothing and is reported, naming the key. Commands and
 // wapt-get waptwua-install are not gated: an administrator asked for them.
-//
-// Not wired yet: the periods the host was off (grace, catch-up of missed windows), the
-// wake-up at Decision.Next (the job runs at install_scheduling), and reboots (reported
-// only, nothing restarts by itself).
+// Each decision is an event of the state (EventInstall, EventHeld).
 func (a *Agent) planInstall(c *cycle, targets []UpdateState) []UpdateState {
 	if len(targets) == 0 {
 		return nil
 	}
-	d, err := a.plan(c, targets)
-	if err != nil {
-		c.failWith(StatusError, fmt.Errorf("install schedule refused, nothing installed until it is fixed: %w", err))
+	d, ok := a.plan(c, targets)
+	if !ok {
 		return nil
 	}
-	allowed := make(map[string]bool, len(d.Install))
-	for _, u := range d.Install {
+	if len(d.Install) > 0 {
+		a.event(c.st, EventInstall, fmt.Sprintf("%d updates: %s", len(d.Install), d.InstallWhy))
+	} else if line := holdLine(d); line != "" {
+		if last := lastEvent(c.st); last == nil || last.Kind != EventHeld || last.Text != line {
+			a.event(c.st, EventHeld, line)
+		}
+	}
+	out := keepScheduled(targets, d.Install)
+	if len(out) < len(targets) {
+		a.log.Info("scheduled install: held by the maintenance schedule", slog.Int("installing", len(out)),
+			slog.Int("held", len(targets)-len(out)), slog.String("why", d.String()))
+	}
+	return out
+}
+
+// keepScheduled keeps the targets the scheduler lets install.
+func keepScheduled(targets []UpdateState, install []schedule.Update) []UpdateState {
+	allowed := make(map[string]bool, len(install))
+	for _, u := range install {
 		allowed[u.ID] = true
 	}
 	var out []UpdateState
@@ -202,32 +220,84 @@ func (a *Agent) planInstall(c *cycle, targets []UpdateState) []UpdateState {
 			out = append(out, t)
 		}
 	}
-	if len(out) < len(targets) {
-		a.log.Info("scheduled install: held by the maintenance schedule", slog.Int("installing", len(out)),
-			slog.Int("held", len(targets)-len(out)), slog.String("why", d.String()))
-	}
 	return out
 }
 
 // plan asks the scheduler what to do now with updates.
-func (a *Agent) plan(c *cycle, updates []UpdateState) (schedule.Decision, error) {
-	pol, err := schedule.Compile(c.rules, a.cfg.WUA.InstallDelay)
-	if err != nil {
-		return schedule.Decision{}, err
+// ok is false when no valid policy is in force (the refusal is a problem of the cycle).
+func (a *Agent) plan(c *cycle, updates []UpdateState) (d schedule.Decision, ok bool) {
+	pol, ok := a.schedulePolicy(c)
+	if !ok {
+		return schedule.Decision{}, false
 	}
+	return schedule.Plan(pol, a.scheduleState(c, a.scheduleUpdates(c, updates))), true
+}
+
+// scheduleUpdates are updates as the scheduler sees them.
+func (a *Agent) scheduleUpdates(c *cycle, updates []UpdateState) []schedule.Update {
 	scanned := scanIndex(c.st.Scan)
-	pending := make([]schedule.Update, 0, len(updates))
+	out := make([]schedule.Update, 0, len(updates))
 	for _, t := range updates {
-		u := schedule.Update{ID: t.key()}
-		if s := scanned[t.key()]; s != nil {
-			u.Classifications = s.Classifications()
-			u.Approved = s.LastDeploymentChange
-		}
-		pending = append(pending, u)
+		out = append(out, scheduleUpdate(t.key(), scanned[t.key()]))
 	}
-	now := a.clock.Now()
-	return schedule.Plan(pol, schedule.State{Now: now, Location: now.Location(), Pending: pending, Off: c.st.Off,
-		LastInstall: c.st.LastInstall, RebootRequired: c.st.RebootRequired}), nil
+	return out
+}
+
+func scheduleUpdate(key string, s *wua.Update) schedule.Update {
+	u := schedule.Update{ID: key}
+	if s != nil {
+		u.Classifications = s.Classifications()
+		u.Approved = s.LastDeploymentChange
+	}
+	return u
+}
+
+// holdLine is the decision's line saying why nothing installs now ("" when none).
+func holdLine(d schedule.Decision) string {
+	for _, l := range d.Lines {
+		if strings.HasPrefix(l, "nothing installs now") {
+			return l
+		}
+	}
+	return ""
+}
+
+// planShutdown keeps the targets schedule.AtShutdown installs when the host shuts
+// down; when the policy lets the user skip (unless
+// waptexit_disable_skip_windows_updates), the logged-on user is asked.
+func (a *Agent) planShutdown(ctx context.Context, c *cycle, targets []UpdateState) []UpdateState {
+	if len(targets) == 0 {
+		return nil
+	}
+	pol, ok := a.schedulePolicy(c)
+	if !ok {
+		return nil
+	}
+	pol.InstallAtShutdown = a.atShutdown(c)
+	d := schedule.AtShutdown(pol, a.scheduleState(c, a.scheduleUpdates(c, targets)))
+	if len(d.Install) == 0 {
+		a.log.Info("shutdown: nothing installs", slog.String("why", d.Why))
+		return nil
+	}
+	if d.UserMaySkip && a.loggedOn(ctx) {
+		text := fmt.Sprintf("%d Windows updates will be installed before this computer shuts down.\n\nInstall them now? Answer No to skip this time.", len(d.Install))
+		if answered, declined := a.notify(ctx, "Windows updates", text, ShutdownAskTimeout, true); answered && declined {
+			a.event(c.st, EventShutdownSkip, fmt.Sprintf("the user skipped the install of %d updates at shutdown", len(d.Install)))
+			return nil
+		}
+	}
+	a.event(c.st, EventShutdown, d.Why)
+	out := keepScheduled(targets, d.Install)
+	return out
+}
+
+// atShutdown says whether updates install at shutdown: the merged rules'
+// install_at_shutdown when a package sets it, else the ini's.
+func (a *Agent) atShutdown(c *cycle) bool {
+	if c.rules.InstallAtShutdown != nil {
+		return *c.rules.InstallAtShutdown
+	}
+	return a.cfg.WUA.InstallAtShutdown
 }
 
 // noteSchedule keeps in the state what the maintenance schedule says about the
@@ -237,19 +307,26 @@ func (a *Agent) noteSchedule(c *cycle) {
 	if !a.managed() {
 		return
 	}
+	c.st.AtShutdown = a.atShutdown(c)
 	var waiting []UpdateState
 	for _, u := range c.st.Updates {
 		if needsInstall(u.Status) {
 			waiting = append(waiting, u)
 		}
 	}
-	if len(waiting) == 0 {
+	if len(waiting) == 0 && !c.st.RebootRequired {
 		return
 	}
-	d, err := a.plan(c, waiting)
-	if err != nil {
-		c.st.Schedule = []string{"schedule refused: " + err.Error()}
+	d, ok := a.plan(c, waiting)
+	if !ok {
+		c.st.Schedule = []string{c.polErr.Error()}
 		return
 	}
-	c.st.Schedule, c.st.ScheduleNext = d.Lines, d.Next
+	c.st.Schedule, c.st.ScheduleNext = d.Lines, earliest(d.Next, c.st.Reboot.At)
+	if c.polErr != nil {
+		c.st.Schedule = append([]string{c.polErr.Error()}, c.st.Schedule...)
+	}
+	if !c.st.Reboot.At.IsZero() {
+		c.st.Schedule = append(c.st.Schedule, "restart announced for "+c.st.Reboot.At.Format("Mon 2006-01-02 15:04 MST"))
+	}
 }

@@ -243,7 +243,7 @@ func (a *Agent) scheduledInstall(ctx context.Context, retry retries, o ServeOpti
 	if !a.managed() {
 		return
 	}
-	if !a.hasPending() {
+	if !a.hasPending() && !a.rebootRequired() {
 		a.log.Info("scheduled install: nothing pending")
 		return
 	}
@@ -264,6 +264,13 @@ func (a *Agent) hasPending() bool {
 		}
 	}
 	return false
+}
+
+// rebootRequired reports whether the last cycle left a reboot to do (the install job
+// applies the reboot policy).
+func (a *Agent) rebootRequired() bool {
+	st, err := LoadState(a.dataDir)
+	return err == nil && st.RebootRequired
 }
 
 func (a *Agent) markRun(f func(*State)) {
@@ -446,11 +453,16 @@ func (a *Agent) pollCommands(ctx context.Context, out chan<- api.Command, o Serv
 }
 
 // Shutdown is called when the machine shuts down (the Windows service's pre-shutdown
-// notification): with install_at_shutdown, and when WAPTWUA manages updates, it installs
-// the pending updates before the machine goes down. It returns nil, nil when there was
-// nothing to do.
+// notification): with install_at_shutdown (the ini's, or the rules' key), and when
+// WAPTWUA manages updates, it installs the pending updates the schedule does not hold
+// (schedule.AtShutdown: windows do not apply). The logged-on user may skip it this
+// time unless waptexit_disable_skip_windows_updates. It returns nil, nil when there
+// was nothing to do.
 func (a *Agent) Shutdown(ctx context.Context) (*Summary, error) {
-	if !a.cfg.WUA.InstallAtShutdown || !a.managed() {
+	if !a.managed() {
+		return nil, nil
+	}
+	if st, err := LoadState(a.dataDir); err != nil || (!a.cfg.WUA.InstallAtShutdown && !st.AtShutdown) {
 		return nil, nil
 	}
 	if !a.hasPending() {
@@ -458,5 +470,5 @@ func (a *Agent) Shutdown(ctx context.Context) (*Summary, error) {
 		return nil, nil
 	}
 	a.log.Info("shutdown: installing pending updates (install_at_shutdown)")
-	return a.Install(ctx)
+	return a.runCycleAs(ctx, &cycle{op: opInstall, shutdown: true}, false)
 }

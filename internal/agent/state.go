@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/schedule"
 	"github.com/openwua/waptwua/internal/wua"
 )
@@ -83,6 +84,16 @@ type State struct {
 	// the schedule's grace and catch-up; LastAlive is the service's last heartbeat.
 	Off       []schedule.Interval `json:"off,omitempty"`
 	LastAlive time.Time           `json:"last_alive,omitzero"`
+
+	// Reboot is what the reboot policy did about the required reboot; Events the last
+	// decisions of the schedule the agent acted on (at most MaxScheduleEvents).
+	Reboot RebootState     `json:"reboot,omitzero"`
+	Events []ScheduleEvent `json:"events,omitempty"`
+	// AtShutdown: the merged rules (or the ini) ask for the install at shutdown.
+	AtShutdown bool `json:"at_shutdown,omitempty"`
+	// GoodPolicy holds the schedule keys of the last merged rules whose policy was valid:
+	// it stays in force while newer rules make the policy invalid.
+	GoodPolicy *rules.Rules `json:"good_policy,omitempty"`
 
 	// Commands are the last commands run (at most MaxCommandRecords, oldest first): the
 	// server delivers a command at least once, and one already run is not run again,

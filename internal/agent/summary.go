@@ -36,9 +36,12 @@ type Summary struct {
 	Packages []api.PackageStatus `json:"packages,omitempty"`
 	// Schedule says what the maintenance schedule does with the updates waiting for
 	// install; ScheduleNext when that changes.
-	Schedule     []string      `json:"schedule,omitempty"`
-	ScheduleNext time.Time     `json:"schedule_next,omitzero"`
-	Updates      []UpdateState `json:"updates"`
+	Schedule     []string  `json:"schedule,omitempty"`
+	ScheduleNext time.Time `json:"schedule_next,omitzero"`
+	// Reboot is the state of a required reboot; Events the schedule's last decisions.
+	Reboot  RebootState     `json:"reboot,omitzero"`
+	Events  []ScheduleEvent `json:"events,omitempty"`
+	Updates []UpdateState   `json:"updates"`
 }
 
 func (a *Agent) summary(st *State, c *cycle) *Summary {
@@ -65,6 +68,8 @@ func SummaryOf(st *State, host string) *Summary {
 		Packages:       append([]api.PackageStatus(nil), st.PackageStatuses...),
 		Schedule:       append([]string(nil), st.Schedule...),
 		ScheduleNext:   st.ScheduleNext,
+		Reboot:         st.Reboot,
+		Events:         append([]ScheduleEvent(nil), st.Events...),
 	}
 	if s.Status == "" {
 		s.Status = "NEVER SCANNED"
