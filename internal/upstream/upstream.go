@@ -16,28 +16,17 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // DefaultUserAgent is sent when no WithUserAgent option is given.
 const DefaultUserAgent = "waptwua-server (+https://github.com/openwua/waptwua)"
 
-// DefaultAllowedHosts returns the host patterns of REFERENCE §1, the only hosts the server
-// downloads from unless configured otherwise. Each call returns a fresh slice.
-func DefaultAllowedHosts() []string {
-	return []string{
-		"windowsupdate.microsoft.com",
-		"*.windowsupdate.microsoft.com",
-		"*.update.microsoft.com",
-		"windowsupdate.com",
-		"download.windowsupdate.com",
-		"download.microsoft.com",
-		"*.download.windowsupdate.com",
-		"wustat.windows.com",
-		"ntservicepack.microsoft.com",
-		"go.microsoft.com",
-		"dl.delivery.mp.microsoft.com",
-	}
-}
+// DefaultAllowedHosts returns the host patterns of REFERENCE §1 (wu.UpdateHosts), the
+// only hosts the server downloads from unless configured otherwise. Each call returns a
+// fresh slice.
+func DefaultAllowedHosts() []string { return wu.UpdateHosts() }
 
 // RetryPolicy says how often and how patiently a download is retried after a transient
 // failure (5xx, 408, 429, timeouts, cut connections).
