@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // Defaults of the [options] section of waptserver.ini.
@@ -32,21 +34,7 @@ const (
 
 // DefaultAllowedUpstreamHosts are the hosts the server may download from (REFERENCE §1).
 // A "*." pattern matches any subdomain, not the domain itself.
-func DefaultAllowedUpstreamHosts() []string {
-	return []string{
-		"windowsupdate.microsoft.com",
-		"*.windowsupdate.microsoft.com",
-		"*.update.microsoft.com",
-		"windowsupdate.com",
-		"download.windowsupdate.com",
-		"download.microsoft.com",
-		"*.download.windowsupdate.com",
-		"wustat.windows.com",
-		"ntservicepack.microsoft.com",
-		"go.microsoft.com",
-		"dl.delivery.mp.microsoft.com",
-	}
-}
+func DefaultAllowedUpstreamHosts() []string { return wu.UpdateHosts() }
 
 // DBKind says which database backend db_url selects.
 type DBKind string
