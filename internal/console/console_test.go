@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -562,5 +563,58 @@ func TestResetHost(t *testing.T) {
 	}
 	if entries, err := e.st.ListAudit(ctx, store.AuditFilter{Action: "host.reset"}); err != nil || len(entries) != 1 || entries[0].Actor != "admin" {
 		t.Errorf("host.reset audit: %+v %v", entries, err)
+	}
+}
+
+// TestEnrollmentPage: tokens are created (shown once), listed without their value and
+// revoked; pending hosts are accepted or rejected; read-only users change nothing.
+func TestEnrollmentPage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	v := e.client()
+	v.login("viewer", viewerPass)
+	if r := v.get("/ui/enrollment"); r.status != http.StatusOK || strings.Contains(r.body, "create-token") {
+		t.Errorf("read-only page: %d (create form shown: %v)", r.status, strings.Contains(r.body, "create-token"))
+	}
+	if r := v.post("/ui/enrollment/tokens", url.Values{"label": {"x"}}); r.status != http.StatusForbidden {
+		t.Errorf("read-only create: %d", r.status)
+	}
+	c := e.client()
+	c.login("admin", adminPass)
+	c.get("/ui/enrollment")
+	r := c.post("/ui/enrollment/tokens", url.Values{"label": {"site Lyon"}, "days": {"7"}, "max_uses": {"5"}})
+	m := regexp.MustCompile(`id="token-value">(wet_[0-9a-f]{64})<`).FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil {
+		t.Fatalf("create: %d, token shown: %v", r.status, m != nil)
+	}
+	if _, err := e.st.UseEnrollmentToken(ctx, m[1], testNow); err != nil {
+		t.Fatalf("the shown token does not enroll: %v", err)
+	}
+	page := c.get("/ui/enrollment")
+	if strings.Contains(page.body, m[1]) || !strings.Contains(page.body, "site Lyon") {
+		t.Error("the list shows the token or lacks its label")
+	}
+	ts, _ := e.st.ListEnrollmentTokens(ctx)
+	if len(ts) != 1 || ts[0].MaxUses != 5 || ts[0].ExpiresAt.IsZero() {
+		t.Fatalf("tokens: %+v", ts)
+	}
+	if r := c.post(fmt.Sprintf("/ui/enrollment/tokens/%d/revoke", ts[0].ID), nil); r.status != http.StatusSeeOther {
+		t.Errorf("revoke: %d", r.status)
+	}
+	if _, err := e.st.UseEnrollmentToken(ctx, m[1], testNow); err == nil {
+		t.Error("a revoked token still enrolls")
+	}
+	if _, err := e.st.RegisterHost(ctx, store.HostRegistration{UUID: "host-p1", Name: "pc-p1", CredentialID: "ffeeddccbbaa99887766554433221100",
+		CredentialHash: make([]byte, 32), At: testNow, Pending: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.get("/ui/enrollment"); !strings.Contains(r.body, "host-p1") {
+		t.Error("pending host not listed")
+	}
+	if r := c.post("/ui/enrollment/pending/host-p1", url.Values{"decision": {"accept"}}); r.status != http.StatusSeeOther {
+		t.Errorf("accept: %d", r.status)
+	}
+	if h, err := e.st.GetHost(ctx, "host-p1"); err != nil || h.Pending {
+		t.Errorf("accepted host: %+v %v", h, err)
 	}
 }
