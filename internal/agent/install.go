@@ -252,14 +252,25 @@ func scheduleUpdate(key string, s *wua.Update) schedule.Update {
 	return u
 }
 
-// holdLine is the decision's line saying why nothing installs now ("" when none).
+// holdLine is the decision's line saying why nothing installs now ("" when none),
+// with the first hold's reason.
 func holdLine(d schedule.Decision) string {
+	out := ""
 	for _, l := range d.Lines {
 		if strings.HasPrefix(l, "nothing installs now") {
-			return l
+			out = l
+			if len(d.Held) > 0 {
+				h := d.Held[0]
+				out += fmt.Sprintf(" (%s until %s: %s)", h.Update.ID, h.Until.Format("2006-01-02 15:04 MST"), h.Why)
+			}
 		}
 	}
-	return ""
+	for _, l := range d.Lines {
+		if out != "" && (strings.HasPrefix(l, "missed window") || strings.HasPrefix(l, "next deadline")) {
+			out += "; " + l
+		}
+	}
+	return out
 }
 
 // planShutdown keeps the targets schedule.AtShutdown installs when the host shuts

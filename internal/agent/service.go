@@ -136,13 +136,7 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 			a.noteAlive()
 			continue
 		}
-		dueDownload := sched.Next(sched.Download, st.LastDownloadRun, now)
-		dueInstall := sched.Next(sched.Install, st.LastInstallRun, now)
-		// A maintenance window opening (or another change of the schedule's decision)
-		// before the next install job wakes the job up then.
-		if !dueInstall.IsZero() && a.managed() && st.ScheduleNext.After(st.LastInstallRun) {
-			dueInstall = earliest(dueInstall, st.ScheduleNext)
-		}
+		dueDownload, dueInstall := a.due(sched, st, now)
 		var timer <-chan time.Time
 		if next := earliest(dueDownload, dueInstall, retry.next(), st.LastAlive.Add(Heartbeat)); !next.IsZero() {
 			timer = a.clock.After(next.Sub(now))
@@ -169,6 +163,18 @@ func (a *Agent) Serve(ctx context.Context, o ServeOptions) error {
 			}
 		}
 	}
+}
+
+// due returns when the download and install jobs are due (zero: never). A maintenance
+// window opening (or another change of the schedule's decision: end of a pause, a
+// reboot countdown) before the next install job wakes the job up then.
+func (a *Agent) due(sched Schedule, st *State, now time.Time) (download, install time.Time) {
+	download = sched.Next(sched.Download, st.LastDownloadRun, now)
+	install = sched.Next(sched.Install, st.LastInstallRun, now)
+	if !install.IsZero() && a.managed() && st.ScheduleNext.After(st.LastInstallRun) {
+		install = earliest(install, st.ScheduleNext)
+	}
+	return download, install
 }
 
 // Heartbeat is how often the service notes that it runs: a longer gap (twice this) is
