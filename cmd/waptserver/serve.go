@@ -307,6 +307,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		log.Warn("metrics from the store", slog.Any("err", err))
 	}
 	jobsDone.Go(func() { refreshMetrics(jobsCtx, srv, log) })
+	jobsDone.Go(func() { purgeSessions(jobsCtx, st, log) })
 
 	if err := firstStartNotice(ctx, st, cfg, o.serverFlags, stderr); err != nil {
 		return err
@@ -418,6 +419,25 @@ The admin API (/api/v1/admin/...) refuses every request until then.
 
 `, where)
 	return nil
+}
+
+// purgeSessions deletes the expired sessions every hour until ctx ends (a lookup
+// deletes an expired session too; this catches the ones never used again).
+func purgeSessions(ctx context.Context, st store.SessionStore, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("delete expired sessions", slog.Any("err", err))
+			} else if n > 0 {
+				log.Info("expired sessions deleted", slog.Int("sessions", n))
+			}
+		}
+	}
 }
 
 // refreshMetrics keeps the store-derived metrics current until ctx ends.
