@@ -272,3 +272,34 @@ func TestInvalidPolicyWithoutPrevious(t *testing.T) {
 		t.Fatalf("err %v, installs %v, %s", err, h.wua.installs, sum.Line())
 	}
 }
+
+// TestServeRestartsAtCountdownEnd: the service's install job wakes in the reboot window,
+// announces the restart, and wakes again at the end of the countdown to restart, with a
+// weekly install_scheduling.
+func TestServeRestartsAtCountdownEnd(t *testing.T) {
+	h, d := rebootHarness(t, `{"maintenance_windows": [{"when": "Sat 22:00-23:30", "reboot": true}], "reboot": "in_window"}`,
+		"\ndownload_scheduling = 7d\ninstall_scheduling = 7d")
+	// Installed now by an administrator's command (not gated): a reboot is required.
+	if sum, err := h.agent.Install(ctx); err != nil || !sum.RebootRequired {
+		t.Fatalf("install: %v", err)
+	}
+	events, stop := serve(t, h.agent, ServeOptions{})
+	defer stop()
+	for range 2 { // the first download and install jobs
+		nextEvent(t, events)
+	}
+	if len(d.Restarts()) != 0 {
+		t.Fatal("restarted outside the reboot window")
+	}
+	sat := time.Date(2024, 2, 3, 22, 0, 0, 0, time.UTC)
+	h.clock.Advance(sat.Sub(h.clock.Now()))
+	e := nextEvent(t, events)
+	if e.kind != "install" || !e.sum.Reboot.At.Equal(sat.Add(15*time.Minute)) || len(d.Restarts()) != 0 {
+		t.Fatalf("at the window: %s, reboot %+v, restarts %v", e.kind, e.sum.Reboot, d.Restarts())
+	}
+	h.clock.Advance(15 * time.Minute)
+	e = nextEvent(t, events)
+	if len(d.Restarts()) != 1 || e.sum.RebootRequired {
+		t.Fatalf("at the end of the countdown: restarts %v, %s", d.Restarts(), e.sum.Line())
+	}
+}
