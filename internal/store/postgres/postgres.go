@@ -28,7 +28,8 @@ var migrations embed.FS
 // Store is the PostgreSQL implementation of every role of package store.
 type Store struct {
 	sqlq.Common
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	reports sqlq.Group[sqlq.HostReport] // ApplyReport's group commit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +70,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s := &Store{pool: pool}
 	s.Common = sqlq.Common{DB: pgDB{pool}, D: dialect(), Name: "postgres"}
+	s.reports.Max, s.reports.Leaders, s.reports.Write = maxGroup, reportLeaders, s.writeReports
 	return s, nil
 }
 

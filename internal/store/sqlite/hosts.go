@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/openwua/waptwua/internal/store"
@@ -14,115 +13,39 @@ import (
 )
 
 // ApplyReport records one report, writing only what changed. Reports arriving while
-// the writer is busy are written together in one transaction (group commit: the pages
-// they share, the status index above all, reach the WAL once), each in its own savepoint
-// so that a refused report leaves the others; every caller returns after the commit
-// that made its report durable.
+// the writer is busy are written together in one transaction (group commit, sqlq.Group:
+// the pages they share, the status index above all, reach the WAL once), each in its own
+// savepoint so that a refused report leaves the others; every caller returns after the
+// commit that made its report durable.
 func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report) error {
-	req := &reportReq{ctx: ctx, host: hostUUID, r: r, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	s.reports.mu.Lock()
-	s.reports.queue = append(s.reports.queue, req)
-	lead := !s.reports.leading
-	s.reports.leading = true
-	s.reports.mu.Unlock()
-	if lead {
-		s.leadReports()
+	if err := s.reports.Do(ctx, sqlq.HostReport{Host: hostUUID, Report: r}); err != nil {
+		return fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
 	}
-	for {
-		select {
-		case err := <-req.done:
-			if err != nil {
-				return fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
-			}
-			return nil
-		case <-req.lead:
-			s.leadReports()
-		}
-	}
+	return nil
 }
 
 // maxGroup is the most reports one transaction writes.
 const maxGroup = 64
 
-// reportReq is one ApplyReport call waiting for its group.
-type reportReq struct {
-	ctx  context.Context
-	host string
-	r    store.Report
-	done chan error    // the result, once committed (or refused)
-	lead chan struct{} // this caller is to write the next group
-}
-
-// reportQueue holds the reports waiting for the writer; one caller at a time (the
-// leader) writes a group of them, then hands the lead to the first one still waiting.
-type reportQueue struct {
-	mu      sync.Mutex
-	queue   []*reportReq
-	leading bool
-}
-
-// leadReports writes one group of queued reports (the leader's own among them) in one
-// transaction, answers each, and hands the lead on.
-func (s *Store) leadReports() {
-	s.reports.mu.Lock()
-	n := min(len(s.reports.queue), maxGroup)
-	group := s.reports.queue[:n:n]
-	s.reports.queue = s.reports.queue[n:]
-	s.reports.mu.Unlock()
-
-	answered := false
-	defer func() {
-		if answered {
-			return
-		}
-		// A panic while writing: answer the group and free the lead before it goes on,
-		// so that the other callers do not wait forever.
-		for _, req := range group {
-			req.done <- errors.New("report group aborted by a panic (see the server log)")
-		}
-		s.reports.mu.Lock()
-		s.reports.leading = false
-		for _, req := range s.reports.queue {
-			req.done <- errors.New("report group aborted by a panic (see the server log)")
-		}
-		s.reports.queue = nil
-		s.reports.mu.Unlock()
-	}()
-	results := make([]error, len(group))
-	// The group outlives any one caller's context: each report checks its own.
-	ctx := context.WithoutCancel(group[0].ctx)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		for i, req := range group {
-			results[i] = s.applyInSavepoint(ctx, tx, req)
+// writeReports writes a group of reports in one transaction, each in a savepoint.
+func (s *Store) writeReports(ctx context.Context, group []sqlq.GroupItem[sqlq.HostReport], results []error) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for i, it := range group {
+			results[i] = s.applyInSavepoint(ctx, tx, it)
 		}
 		return nil
 	})
-	for i, req := range group {
-		if err != nil && results[i] == nil {
-			results[i] = err
-		}
-		req.done <- results[i]
-	}
-	answered = true
-
-	s.reports.mu.Lock()
-	if len(s.reports.queue) == 0 {
-		s.reports.leading = false
-	} else {
-		s.reports.queue[0].lead <- struct{}{}
-	}
-	s.reports.mu.Unlock()
 }
 
 // applyInSavepoint applies one report of a group; an error rolls back this report only.
-func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, req *reportReq) error {
-	if err := req.ctx.Err(); err != nil {
+func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupItem[sqlq.HostReport]) error {
+	if err := it.Ctx.Err(); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT report`); err != nil {
 		return err
 	}
-	err := s.applyReport(ctx, tx, req.host, req.r)
+	err := s.applyReport(ctx, tx, it.V.Host, it.V.Report)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO report`); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back the report: %w", rerr))

@@ -39,7 +39,7 @@ type Store struct {
 	mu    sync.Mutex
 	locks map[string]bool // held Locker names
 
-	reports reportQueue // ApplyReport's group commit
+	reports sqlq.Group[sqlq.HostReport] // ApplyReport's group commit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,6 +102,7 @@ func Open(path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	s := &Store{path: path, w: w, r: r, locks: map[string]bool{}}
 	s.Common = sqlq.Common{DB: db{s}, D: dialect(), Name: "sqlite"}
+	s.reports.Max, s.reports.Leaders, s.reports.Write = maxGroup, 1, s.writeReports
 	return s, nil
 }
 

@@ -552,3 +552,50 @@ func testReportConcurrentMixed(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testReportConcurrentUnknown: many hosts report, at once, overlapping sets of updates
+// the catalog lacks (so that reports written together create the same update rows in
+// different orders); every report is stored, each update row once.
+func testReportConcurrentUnknown(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const hosts, pool, per = 48, 40, 12
+	for i := 1; i <= hosts; i++ {
+		register(t, s, i)
+	}
+	errs := make([]error, hosts+1)
+	var wg sync.WaitGroup
+	for i := 1; i <= hosts; i++ {
+		wg.Go(func() {
+			var ups []store.ReportedUpdate
+			for j := range per {
+				n := 9000 + (i*7+j*(i%5+1))%pool
+				ups = append(ups, store.ReportedUpdate{Key: wu.UpdateKey{UpdateID: GUID(n), RevisionNumber: 1},
+					Status: wu.StatusMissing, Title: fmt.Sprintf("Reported update %d", n)})
+			}
+			errs[i] = s.ApplyReport(ctx, HostUUID(i), store.Report{At: at(i), Full: true, Updates: ups})
+		})
+	}
+	wg.Wait()
+	want := map[wu.UpdateKey]bool{}
+	for i := 1; i <= hosts; i++ {
+		if errs[i] != nil {
+			t.Errorf("report of host %d: %v", i, errs[i])
+			continue
+		}
+		got := statuses(t, s, i)
+		for j := range per {
+			k := wu.UpdateKey{UpdateID: GUID(9000 + (i*7+j*(i%5+1))%pool), RevisionNumber: 1}
+			want[k] = true
+			if got[k] != wu.StatusMissing {
+				t.Errorf("host %d: update %s: status %q, want MISSING", i, k, got[k])
+			}
+		}
+	}
+	page, err := s.ListUpdates(ctx, store.UpdateFilter{Source: store.SourceReport, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != len(want) {
+		t.Errorf("%d updates of source report, want %d", page.Total, len(want))
+	}
+}

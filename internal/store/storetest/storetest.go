@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReportInvalid", testReportInvalid},
 		{"ReportNeededCounts", testReportNeeded},
 		{"ReportConcurrentMixed", testReportConcurrentMixed},
+		{"ReportConcurrentUnknown", testReportConcurrentUnknown},
 		{"UpdateHosts", testUpdateHosts},
 		{"NeededAndUnusedFiles", testFiles},
 		{"Tasks", testTasks},

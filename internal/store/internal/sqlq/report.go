@@ -27,6 +27,12 @@ type Write struct {
 	Update   store.ReportedUpdate // Key lower-cased
 }
 
+// HostReport is one host's report waiting in a write group.
+type HostReport struct {
+	Host   string // the host's UUID
+	Report store.Report
+}
+
 // ReportPlan is what applying a report changes: only rows that differ are written.
 type ReportPlan struct {
 	Writes  []Write // sorted by update key, so concurrent reports lock in one order
