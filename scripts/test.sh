@@ -12,6 +12,7 @@ command -v cabextract >/dev/null || need+=(cabextract)
 command -v 7z >/dev/null || need+=(p7zip-full)
 command -v osslsigncode >/dev/null || need+=(osslsigncode)
 command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # Wine, the MinGW binutils and msitools: scripts/wine-smoke.sh (below) installs them.

@@ -151,7 +151,7 @@ func TestRulesBuildVerify(t *testing.T) {
 func TestRulesEncryptedKey(t *testing.T) {
 	f := newRulesFixture(t)
 	if f.encKey == "" {
-		t.Skip("openssl not installed: cannot make an encrypted key")
+		t.Fatal("openssl not installed: cannot make an encrypted key (apt-get install -y openssl; make test installs it)")
 	}
 	out := filepath.Join(f.dir, "r.wapt")
 	args := []string{"rules", "build", f.rules, "--name", "r", "--version", "1", "-o", out, "--key", f.encKey, "--cert", f.cert}

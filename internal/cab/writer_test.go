@@ -129,7 +129,7 @@ func wtKeys(m map[string]string) []string {
 func wtNeed(t testing.TB, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s is not installed: cannot check cabinets against it (apt-get install cabextract p7zip-full)", tool)
+		t.Fatalf("%s is not installed: cannot check cabinets against it (apt-get install -y cabextract p7zip-full; make test installs them)", tool)
 	}
 }
 

@@ -146,7 +146,7 @@ func buildWaptserver(t *testing.T, dir string) string {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		if goBin = filepath.Join(runtime.GOROOT(), "bin", "go"); !fileExists(goBin) {
-			t.Skipf("no go command to build waptserver: %v", err)
+			t.Fatalf("no go command to build waptserver: %v", err)
 		}
 	}
 	bin := filepath.Join(dir, "waptserver")
