@@ -132,6 +132,8 @@ type serveOptions struct {
 	listen   string
 	logLevel string
 	noJobs   bool
+	// agentExeDir holds windows-<arch>/wapt-get.exe for the console's agent installers.
+	agentExeDir string
 }
 
 func newServeCmd() *cobra.Command {
@@ -159,6 +161,7 @@ enrollment_secret of waptserver.ini; without one, registration is closed.`,
 	cmd.Flags().StringVar(&o.listen, "listen", "", "address to listen on, host:port (overrides listen of waptserver.ini; default "+config.DefaultListen+")")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().BoolVar(&o.noJobs, "no-jobs", false, "do not run the background jobs (no download from Microsoft; for tests and read-only replicas)")
+	cmd.Flags().StringVar(&o.agentExeDir, "agent-exe-dir", "", "folder holding windows-amd64/wapt-get.exe and windows-arm64/wapt-get.exe for the console's agent installers (default: the folder of waptserver, where `make build cross` puts them)")
 	return cmd
 }
 
@@ -266,7 +269,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		appJobs = adapter
 	}
 	application := server.NewApp(st, appJobs, metrics, pkgRoots, cfg.PackageTrustedCerts,
-		app.WithLogger(log))
+		app.WithLogger(log), app.WithInstallers(msiBuilder{exeDir: o.agentExeDir}))
 	opts = append(opts, server.WithApp(application))
 	if !o.noJobs {
 		runner, err := newJobs(cfg, st, rp, log, metrics, application)

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -21,8 +20,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/openwua/waptwua/internal/api"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
@@ -203,13 +200,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// An agent registers with the secret of the config file.
-	body, _ := json.Marshal(api.RegisterRequest{UUID: "HOST-1", Name: "pc-1"})
-	req, _ := http.NewRequest("POST", base+api.PathRegister, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := registerHost(t, base, "HOST-1", "pc-1", secret)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("register: %d", resp.StatusCode)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -26,15 +25,7 @@ func consoleClient(t *testing.T, base, user, password string) (*http.Client, str
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	page := func(path string) string {
-		resp, err := hc.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	page := func(path string) string { return pageBody(t, hc, base+path) }
 	m := csrfRE.FindStringSubmatch(page("/ui/login"))
 	if m == nil {
 		t.Fatal("login form without csrf")
@@ -52,6 +43,18 @@ func consoleClient(t *testing.T, base, user, password string) (*http.Client, str
 		t.Fatal("dashboard without csrf")
 	}
 	return hc, m[1]
+}
+
+// pageBody GETs u with hc and returns the body.
+func pageBody(t *testing.T, hc *http.Client, u string) string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // metricValue reads one sample of /metrics ("" when absent).
@@ -84,14 +87,7 @@ func TestConsoleCommandWakesLongPoll(t *testing.T) {
 	}
 
 	// An agent registers and waits for commands.
-	body, _ := json.Marshal(api.RegisterRequest{UUID: "HOST-1", Name: "pc-1"})
-	req, _ := http.NewRequest("POST", base+api.PathRegister, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+secret)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := registerHost(t, base, "HOST-1", "pc-1", secret)
 	var reg api.RegisterResponse
 	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("register: %d %v", resp.StatusCode, err)
@@ -131,7 +127,7 @@ func TestConsoleCommandWakesLongPoll(t *testing.T) {
 	// An administrator clicks "Trigger scan" in the console.
 	hc, csrf := consoleClient(t, base, "admin", "admin-password")
 	queued := time.Now()
-	resp, err = hc.PostForm(base+"/ui/hosts/HOST-1/commands", url.Values{"csrf": {csrf}, "kind": {"scan"}})
+	resp, err := hc.PostForm(base+"/ui/hosts/HOST-1/commands", url.Values{"csrf": {csrf}, "kind": {"scan"}})
 	if err != nil {
 		t.Fatal(err)
 	}

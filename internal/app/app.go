@@ -117,6 +117,7 @@ type App struct {
 	verifier     *password.Verifier
 	throttle     throttle.Config
 	limiter      *throttle.Limiter
+	installers   InstallerBuilder
 }
 
 // New returns the application on d.

@@ -243,6 +243,7 @@ func (c *Console) routes() {
 	action("POST /ui/enrollment/tokens", c.handleCreateToken)
 	action("POST /ui/enrollment/tokens/{id}/revoke", c.handleRevokeToken)
 	action("POST /ui/enrollment/pending/{uuid}", c.handlePendingDecision)
+	action("POST /ui/enrollment/installer", c.handleAgentInstaller)
 	page("GET /ui/rules", c.handleRules)
 	action("POST /ui/rules", c.handleSaveRules)
 	action("POST /ui/rules/json", c.handleSaveRulesJSON)

@@ -20,11 +20,14 @@ type enrollmentData struct {
 	Pending  []store.Host
 	NewToken string
 	NewLabel string
+	// Installers: the agent installers offered (admins).
+	Installers []installerChoice
 }
 
 func (c *Console) enrollmentPage(w http.ResponseWriter, r *http.Request, status int, d enrollmentData) {
 	var err error
 	if userOf(r).CanChange() {
+		d.Installers = c.installerChoices()
 		if d.Tokens, err = c.deps.App.EnrollmentTokens(r.Context()); err != nil {
 			c.fail(w, r, err)
 			return

@@ -96,12 +96,12 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 
 // testApp is the application layer over st, with the console's test clock; jobs and
 // roots may be nil.
-func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool) *app.App {
+func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool, opts ...app.Option) *app.App {
 	t.Helper()
 	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, PackageRoots: roots,
 		PackageRootsSource: "test CA"}
-	a, err := app.New(d, app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
-		app.WithPasswordCost(bcrypt.MinCost))
+	a, err := app.New(d, append([]app.Option{app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
+		app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +109,15 @@ func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool
 }
 
 // newEnv starts the console over a fresh SQLite store with an admin and a read-only user.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t) }
+
+// newEnvWith is newEnv with more options for the application layer.
+func newEnvWith(t *testing.T, opts ...app.Option) *env {
 	t.Helper()
 	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &apptest.FakeJobs{DeletedFiles: 3, DeletedBytes: 12345}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
-	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},
+	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil, opts...), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},
 		WithClock(func() time.Time { return testNow }), WithLogger(quiet), WithLocation(time.UTC),
 		WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
 	if err != nil {

@@ -395,11 +395,7 @@ func (c *Console) handlePackageRulesJSON(w http.ResponseWriter, r *http.Request)
 		c.fail(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Disposition", `attachment; filename="rules.json"`)
-	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(b)
+	sendAttachment(w, "application/json", "rules.json", b)
 }
 
 // formPackage reads the name and version of the package the form names.
