@@ -295,7 +295,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 			slog.String("package_signing_cert", cfg.PackageSigningCert), slog.String("signer", signing.Chain[0].Subject.CommonName))
 	}
 	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, PackageSigning: signing},
-		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil), console.WithEdge(edgeCfg))
+		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil), console.WithEdge(edgeCfg),
+		console.WithPublicURL(cfg.PublicURL))
 	if err != nil {
 		return err
 	}

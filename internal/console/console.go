@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openwua/waptwua/internal/app"
@@ -123,6 +124,12 @@ func WithSecureCookies(on bool) Option { return func(c *Console) { c.secure = on
 // throttling is the one a trusted proxy forwards.
 func WithEdge(e edge.Config) Option { return func(c *Console) { c.edge = e } }
 
+// WithPublicURL is the server's address as agents and browsers use it (public_url); ""
+// (default): the address the browser reached, given to downloaded agent installers.
+func WithPublicURL(u string) Option {
+	return func(c *Console) { c.publicURL = strings.TrimRight(u, "/") }
+}
+
 // WithLocation sets the time zone dates are shown in (default time.Local).
 func WithLocation(loc *time.Location) Option {
 	return func(c *Console) {
@@ -141,6 +148,8 @@ type Console struct {
 	secure bool
 	edge   edge.Config
 	loc    *time.Location
+	// publicURL is public_url without its final slash ("": none).
+	publicURL string
 
 	pages  *templates
 	static fs.FS

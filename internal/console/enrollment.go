@@ -22,12 +22,14 @@ type enrollmentData struct {
 	NewLabel string
 	// Installers: the agent installers offered (admins).
 	Installers []installerChoice
+	// InstallerURL is the server URL given to the installers.
+	InstallerURL string
 }
 
 func (c *Console) enrollmentPage(w http.ResponseWriter, r *http.Request, status int, d enrollmentData) {
 	var err error
 	if userOf(r).CanChange() {
-		d.Installers = c.installerChoices()
+		d.Installers, d.InstallerURL = c.installerChoices(), c.installerServerURL(r)
 		if d.Tokens, err = c.deps.App.EnrollmentTokens(r.Context()); err != nil {
 			c.fail(w, r, err)
 			return

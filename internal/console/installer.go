@@ -28,9 +28,12 @@ func (c *Console) installerChoices() []installerChoice {
 	return out
 }
 
-// installerServerURL is the URL agents are given: the console's own, with the scheme the
-// browser used (through trusted proxies too).
+// installerServerURL is the URL agents are given: public_url, else the console's own
+// with the scheme the browser used (through trusted proxies too).
 func (c *Console) installerServerURL(r *http.Request) string {
+	if c.publicURL != "" {
+		return c.publicURL
+	}
 	scheme := "http"
 	if c.edge.HTTPS(r) || r.TLS != nil {
 		scheme = "https"

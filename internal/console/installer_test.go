@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestAgentInstallerDownload(t *testing.T) {
 	c := e.client()
 	c.login("admin", adminPass)
 	page := c.get("/ui/enrollment")
-	if !strings.Contains(page.body, `id="installer-amd64"`) || !strings.Contains(page.body, "Download agent installer (amd64)") {
+	if !strings.Contains(page.body, `id="installer-amd64"`) || !strings.Contains(page.body, e.srv.URL) || !strings.Contains(page.body, "Download agent installer (amd64)") {
 		t.Errorf("admin page without the amd64 download:\n%s", page.body)
 	}
 	if !strings.Contains(page.body, `id="installer-arm64-unavailable"`) || !strings.Contains(page.body, "make build cross") ||
@@ -86,5 +87,18 @@ func TestAgentInstallerDownload(t *testing.T) {
 	}
 	if page := c.get("/ui/enrollment"); !strings.Contains(page.body, "agent installer amd64") {
 		t.Error("the installer's token is not listed")
+	}
+}
+
+// TestInstallerServerURL: public_url wins over the address the browser reached.
+func TestInstallerServerURL(t *testing.T) {
+	r := httptest.NewRequest("POST", "http://10.0.0.5:8080/ui/enrollment/installer", nil)
+	if got := (&Console{}).installerServerURL(r); got != "http://10.0.0.5:8080" {
+		t.Errorf("no public_url: %q", got)
+	}
+	c := &Console{}
+	WithPublicURL("https://wapt.example.org/")(c)
+	if got := c.installerServerURL(r); got != "https://wapt.example.org" {
+		t.Errorf("public_url: %q", got)
 	}
 }
