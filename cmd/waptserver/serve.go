@@ -104,7 +104,7 @@ func openStore(ctx context.Context, cfg *config.Server) (dbStore, string, error)
 		st, err = postgres.Open(ctx, dsn)
 	default:
 		desc = "SQLite " + dsn
-		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, desc, fmt.Errorf("database folder: %w", err)
 		}
 		st, err = sqlite.Open(dsn)
@@ -199,7 +199,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Source, err)
 	}
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	st, desc, err := openStore(ctx, cfg)

@@ -171,7 +171,7 @@ func startServe(t *testing.T, client *http.Client, scheme string, args ...string
 // TestServe starts "serve" as an administrator would (config file, flags), checks the
 // operations endpoints, an agent registration and an admin request, then stops it.
 func TestServe(t *testing.T) {
-	data := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data") // serve creates it
 	ini := filepath.Join(t.TempDir(), "waptserver.ini")
 	const secret = "5f1c0e9a7b3d4e2f8a6c1b0d9e7f3a2c"
 	if err := os.WriteFile(ini, []byte("[options]\nlisten = 127.0.0.1:1\nenrollment_secret = "+secret+"\n"), 0o600); err != nil {
@@ -189,8 +189,11 @@ func TestServe(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(data, sessionKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("session key: %v %v", fi, err)
 	}
-	if _, err := os.Stat(filepath.Join(data, "waptserver.sqlite")); err != nil {
-		t.Errorf("database not under --data: %v", err)
+	if fi, err := os.Stat(filepath.Join(data, "waptserver.sqlite")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database not under --data, or not 0600: %v %v", fi, err)
+	}
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data folder not 0700: %v %v", fi, err)
 	}
 	if _, err := os.Stat(filepath.Join(data, "waptwua")); err != nil {
 		t.Errorf("repository folder not under --data: %v", err)
