@@ -47,11 +47,7 @@ const (
 // adminPackage returns the admin of the context, the package store and the package
 // version, or why not.
 func (a *App) adminPackage(ctx context.Context, name, version string) (User, PackageStore, store.RulesPackage, error) {
-	who, err := admin(ctx)
-	if err != nil {
-		return who, nil, store.RulesPackage{}, err
-	}
-	ps, err := a.packages()
+	who, ps, err := a.adminPackages(ctx)
 	if err != nil {
 		return who, nil, store.RulesPackage{}, err
 	}
@@ -60,6 +56,17 @@ func (a *App) adminPackage(ctx context.Context, name, version string) (User, Pac
 		return who, nil, p, notFound(err, "no package %s version %s", Truncate(name, 130), Truncate(version, 70))
 	}
 	return who, ps, p, nil
+}
+
+// adminPackages is the preamble of every package change: an administrator, and a
+// server that manages rules packages.
+func (a *App) adminPackages(ctx context.Context) (User, PackageStore, error) {
+	who, err := admin(ctx)
+	if err != nil {
+		return who, nil, err
+	}
+	ps, err := a.packages()
+	return who, ps, err
 }
 
 func (a *App) packages() (PackageStore, error) {
@@ -147,11 +154,7 @@ func SuccessEnough(c store.PromotionCheck, minPct int) bool {
 // new package's signed target_groups become assignments (package.assign). created is
 // false when the same bytes were stored already.
 func (a *App) IngestPackage(ctx context.Context, data []byte, priority int) (stored store.RulesPackage, created bool, err error) {
-	who, err := admin(ctx)
-	if err != nil {
-		return stored, false, err
-	}
-	ps, err := a.packages()
+	who, ps, err := a.adminPackages(ctx)
 	if err != nil {
 		return stored, false, err
 	}
@@ -311,11 +314,7 @@ func (a *App) Hold(ctx context.Context, name, version string, hold bool) (store.
 
 // DeletePackage removes one version (package.delete).
 func (a *App) DeletePackage(ctx context.Context, name, version string) error {
-	who, err := admin(ctx)
-	if err != nil {
-		return err
-	}
-	ps, err := a.packages()
+	who, ps, err := a.adminPackages(ctx)
 	if err != nil {
 		return err
 	}
@@ -407,11 +406,7 @@ func CheckAssignment(as store.PackageAssignment) (store.PackageAssignment, error
 // AssignPackage assigns a package (every version) to a host group or a host
 // (package.assign); created is false when it was assigned already.
 func (a *App) AssignPackage(ctx context.Context, as store.PackageAssignment) (store.PackageAssignment, bool, error) {
-	who, err := admin(ctx)
-	if err != nil {
-		return as, false, err
-	}
-	ps, err := a.packages()
+	who, ps, err := a.adminPackages(ctx)
 	if err != nil {
 		return as, false, err
 	}
@@ -443,11 +438,7 @@ func (a *App) AssignPackage(ctx context.Context, as store.PackageAssignment) (st
 
 // UnassignPackage removes an assignment (package.unassign).
 func (a *App) UnassignPackage(ctx context.Context, as store.PackageAssignment) error {
-	who, err := admin(ctx)
-	if err != nil {
-		return err
-	}
-	ps, err := a.packages()
+	who, ps, err := a.adminPackages(ctx)
 	if err != nil {
 		return err
 	}
