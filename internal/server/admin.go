@@ -168,21 +168,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // handleLogout ends the bearer session of the request, at once on every replica.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.Logout(r.Context(), "api"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.Logout(r.Context(), "api"))
 }
 
 // handleListSessions lists open sessions (?user=NAME; admins see every user's).
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.app.ListSessions(r.Context(), r.URL.Query().Get("user"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": wireList(ss, wireSession)})
+	replyList(s, w, r, "sessions", ss, err, wireSession)
 }
 
 // handleEndSession ends one session.
@@ -192,11 +184,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("id", "%q is not a session id", truncate(r.PathValue("id"), 40)))
 		return
 	}
-	if err := s.app.EndSession(r.Context(), id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.EndSession(r.Context(), id))
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
@@ -420,47 +408,27 @@ func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.DeleteHost(r.Context(), r.PathValue("uuid")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.DeleteHost(r.Context(), r.PathValue("uuid")))
 }
 
 // handleResetHost clears a host's credential so that it may register again.
 func (s *Server) handleResetHost(w http.ResponseWriter, r *http.Request) {
 	h, err := s.app.ResetHost(r.Context(), r.PathValue("uuid"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, wireHost(h))
+	reply(s, w, r, http.StatusOK, h, err, wireHost)
 }
 
 func (s *Server) handlePendingHosts(w http.ResponseWriter, r *http.Request) {
 	hs, err := s.app.PendingHosts(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"hosts": wireList(hs, wireHost)})
+	replyList(s, w, r, "hosts", hs, err, wireHost)
 }
 
 func (s *Server) handleAcceptHost(w http.ResponseWriter, r *http.Request) {
 	h, err := s.app.AcceptHost(r.Context(), r.PathValue("uuid"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, wireHost(h))
+	reply(s, w, r, http.StatusOK, h, err, wireHost)
 }
 
 func (s *Server) handleRejectHost(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.RejectHost(r.Context(), r.PathValue("uuid")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.RejectHost(r.Context(), r.PathValue("uuid")))
 }
 
 type tokenRequest struct {
@@ -471,11 +439,7 @@ type tokenRequest struct {
 
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	ts, err := s.app.EnrollmentTokens(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": wireList(ts, wireToken)})
+	replyList(s, w, r, "tokens", ts, err, wireToken)
 }
 
 // handleCreateToken answers the new token once: the server keeps only its digest.
@@ -502,11 +466,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("id", "%q is not a token id", truncate(r.PathValue("id"), 40)))
 		return
 	}
-	if err := s.app.RevokeEnrollmentToken(r.Context(), id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.RevokeEnrollmentToken(r.Context(), id))
 }
 
 // hostUpdateView is a HostUpdate with its key spelled out.
@@ -567,11 +527,7 @@ func (s *Server) handleHostCommands(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmds, err := s.app.HostCommands(r.Context(), r.PathValue("uuid"), limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"commands": wireList(cmds, wireCommand)})
+	replyList(s, w, r, "commands", cmds, err, wireCommand)
 }
 
 type commandRequest struct {
@@ -648,11 +604,7 @@ func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	tasks, err := s.store.ListTasks(r.Context(), limit, statuses...)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": wireList(tasks, wireTask)})
+	replyList(s, w, r, "tasks", tasks, err, wireTask)
 }
 
 type cabView struct {
@@ -681,19 +633,11 @@ func (s *Server) handleCab(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCabSync(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.SyncCab(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
+	s.replyScheduled(w, r, s.app.SyncCab(r.Context()))
 }
 
 func (s *Server) handleDownloadMissing(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.DownloadMissing(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "scheduled"})
+	s.replyScheduled(w, r, s.app.DownloadMissing(r.Context()))
 }
 
 func (s *Server) handleDeleteUnused(w http.ResponseWriter, r *http.Request) {
@@ -809,20 +753,12 @@ type userRequest struct {
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	us, err := s.app.ListUsers(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": wireList(us, wireUser)})
+	replyList(s, w, r, "users", us, err, wireUser)
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.app.GetUser(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, wireUser(u))
+	reply(s, w, r, http.StatusOK, u, err, wireUser)
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -832,11 +768,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.app.CreateUser(r.Context(), app.NewUser(req))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, wireUser(u))
+	reply(s, w, r, http.StatusCreated, u, err, wireUser)
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
@@ -846,19 +778,11 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.app.UpdateUser(r.Context(), r.PathValue("name"), app.NewUser(req))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, wireUser(u))
+	reply(s, w, r, http.StatusOK, u, err, wireUser)
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.DeleteUser(r.Context(), r.PathValue("name")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.DeleteUser(r.Context(), r.PathValue("name")))
 }
 
 // --- audit ---------------------------------------------------------------------------

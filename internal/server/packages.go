@@ -314,47 +314,40 @@ func (s *Server) handleUploadPackage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored, created, err := s.app.IngestPackage(r.Context(), data, priority)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	s.writePackage(w, r, status, stored)
+	s.writePackage(w, r, createdStatus(created), stored, err)
 }
 
-// writePackage answers one package with its assignments.
-func (s *Server) writePackage(w http.ResponseWriter, r *http.Request, status int, p store.RulesPackage) {
-	assigns, err := s.store.ListAssignments(r.Context())
+// wirePackages converts packages with their assignments (read once).
+func (s *Server) wirePackages(ctx context.Context, pkgs ...store.RulesPackage) ([]admin.Package, error) {
+	assigns, err := s.store.ListAssignments(ctx)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, status, s.wirePackage(p, assigns))
+	out := make([]admin.Package, len(pkgs))
+	for i, p := range pkgs {
+		out[i] = s.wirePackage(p, assigns)
+	}
+	return out, nil
+}
+
+// writePackage answers err or else one package with its assignments.
+func (s *Server) writePackage(w http.ResponseWriter, r *http.Request, status int, p store.RulesPackage, err error) {
+	var ws []admin.Package
+	if err == nil {
+		ws, err = s.wirePackages(r.Context(), p)
+	}
+	reply(s, w, r, status, ws, err, func(ws []admin.Package) admin.Package { return ws[0] })
 }
 
 // --- admin: list, get, policy, delete, promote --------------------------------------------
 
 func (s *Server) handleListPackages(w http.ResponseWriter, r *http.Request) {
 	pkgs, err := s.store.ListPackages(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	var ws []admin.Package
+	if err == nil {
+		ws, err = s.wirePackages(r.Context(), pkgs...)
 	}
-	assigns, err := s.store.ListAssignments(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := struct {
-		Packages []admin.Package `json:"packages"`
-	}{Packages: []admin.Package{}}
-	for _, p := range pkgs {
-		out.Packages = append(out.Packages, s.wirePackage(p, assigns))
-	}
-	writeJSON(w, http.StatusOK, out)
+	replyList(s, w, r, "packages", ws, err, same)
 }
 
 func (s *Server) getPackage(r *http.Request) (store.RulesPackage, error) {
@@ -363,21 +356,17 @@ func (s *Server) getPackage(r *http.Request) (store.RulesPackage, error) {
 
 func (s *Server) handleGetPackage(w http.ResponseWriter, r *http.Request) {
 	p, err := s.getPackage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	assigns, err := s.store.ListAssignments(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	var ws []admin.Package
+	if err == nil {
+		ws, err = s.wirePackages(r.Context(), p)
 	}
 	ring := []store.Host{}
-	if p.Maturity != store.MaturityProd {
-		if ring, err = s.store.PackageHosts(r.Context(), p.Name, p.Version, p.Maturity); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	if err == nil && p.Maturity != store.MaturityProd {
+		ring, err = s.store.PackageHosts(r.Context(), p.Name, p.Version, p.Maturity)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	type ringHost struct {
 		UUID string `json:"uuid"`
@@ -386,7 +375,7 @@ func (s *Server) handleGetPackage(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		admin.Package
 		RingHosts []ringHost `json:"ring_hosts"`
-	}{Package: s.wirePackage(p, assigns), RingHosts: []ringHost{}}
+	}{Package: ws[0], RingHosts: []ringHost{}}
 	for _, h := range ring {
 		out.RingHosts = append(out.RingHosts, ringHost{h.UUID, h.Name})
 	}
@@ -407,29 +396,17 @@ func (s *Server) handlePackagePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.app.SetPackagePolicy(r.Context(), r.PathValue("name"), r.PathValue("version"), app.PolicyChange(req))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writePackage(w, r, http.StatusOK, p)
+	s.writePackage(w, r, http.StatusOK, p, err)
 }
 
 func (s *Server) handleDeletePackage(w http.ResponseWriter, r *http.Request) {
-	if err := s.app.DeletePackage(r.Context(), r.PathValue("name"), r.PathValue("version")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.DeletePackage(r.Context(), r.PathValue("name"), r.PathValue("version")))
 }
 
 // handlePromotePackage offers a PREPROD package to PROD hosts now (app.Promote).
 func (s *Server) handlePromotePackage(w http.ResponseWriter, r *http.Request) {
 	p, err := s.app.Promote(r.Context(), r.PathValue("name"), r.PathValue("version"), app.Promotion{})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writePackage(w, r, http.StatusOK, p)
+	s.writePackage(w, r, http.StatusOK, p, err)
 }
 
 func (s *Server) handleCheckPromotions(w http.ResponseWriter, r *http.Request) {
@@ -455,33 +432,17 @@ func (s *Server) handleAssignPackage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, created, err := s.app.AssignPackage(r.Context(), store.PackageAssignment{Package: r.PathValue("name"), Kind: req.Kind, Target: req.Target})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, wireAssignment(a))
+	reply(s, w, r, createdStatus(created), a, err, wireAssignment)
 }
 
 func (s *Server) handleUnassignPackage(w http.ResponseWriter, r *http.Request) {
 	a := store.PackageAssignment{Package: r.PathValue("name"), Kind: store.AssignmentKind(r.PathValue("kind")), Target: r.PathValue("target")}
-	if err := s.app.UnassignPackage(r.Context(), a); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.replyDone(w, r, s.app.UnassignPackage(r.Context(), a))
 }
 
 func (s *Server) handleListAssignments(w http.ResponseWriter, r *http.Request) {
 	as, err := s.store.ListAssignments(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"assignments": wireList(as, wireAssignment)})
+	replyList(s, w, r, "assignments", as, err, wireAssignment)
 }
 
 // handleHostPackages shows what the server offers a host and what the host reported.

@@ -145,3 +145,48 @@ func queryBool(r *http.Request, name string) (*bool, error) {
 	}
 	return &b, nil
 }
+
+// reply answers err (through fail) or else wire(v) as JSON with status: the tail of
+// every handler that calls one operation and returns what it gives.
+func reply[S, T any](s *Server, w http.ResponseWriter, r *http.Request, status int, v S, err error, wire func(S) T) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, wire(v))
+}
+
+// replyList answers err or else {key: [wire(x)...]} (an empty list, never null).
+func replyList[S, T any](s *Server, w http.ResponseWriter, r *http.Request, key string, in []S, err error, wire func(S) T) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: wireList(in, wire)})
+}
+
+// replyDone answers err or else 204 No Content.
+func (s *Server) replyDone(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// same is the identity, for reply with a value already in its wire form.
+func same[T any](v T) T { return v }
+
+// replyScheduled answers err or else 202 {"status": "scheduled"} for a job started in
+// the background.
+func (s *Server) replyScheduled(w http.ResponseWriter, r *http.Request, err error) {
+	reply(s, w, r, http.StatusAccepted, map[string]string{"status": "scheduled"}, err, same)
+}
+
+// createdStatus is 201 Created for a new resource, 200 OK for one that existed already.
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
