@@ -31,6 +31,12 @@ func (r *Repo) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
+	r.serveName(w, req, name)
+}
+
+// serveName serves the regular file name of the root (the repository's files and the
+// update packages' payload files).
+func (r *Repo) serveName(w http.ResponseWriter, req *http.Request, name string) {
 	f, fi, err := r.openVisible(name)
 	if err != nil {
 		r.log.DebugContext(req.Context(), "repository file not served", slog.String("name", name), slog.Any("err", err))

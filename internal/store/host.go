@@ -83,6 +83,9 @@ type Host struct {
 	ResetBy string    `json:"reset_by,omitempty"`
 	// Packages are the rules packages of the host's last report (GetHost only).
 	Packages []HostPackage `json:"packages,omitempty"`
+	// UpdatePackages are the update packages of the host's last report, with their
+	// outcome (HostUpdatePackage*; GetHost only).
+	UpdatePackages []HostPackage `json:"update_packages,omitempty"`
 }
 
 // StatusCounts counts a host's updates per status.
@@ -191,6 +194,9 @@ type Report struct {
 	// the stored list; an empty non-nil list clears it. Unchanged entries keep their
 	// ChangedAt; the others get At.
 	Packages []HostPackage
+	// UpdatePackages are the update packages the host was offered, with their outcome
+	// (HostUpdatePackage*), in order; nil keeps the stored list, as for Packages.
+	UpdatePackages []HostPackage
 }
 
 // ReportedUpdate is the status of one update on the reporting host.

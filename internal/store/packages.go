@@ -49,10 +49,20 @@ type PackageStore interface {
 	// ListAssignments returns every assignment ordered by package, kind and target.
 	ListAssignments(ctx context.Context) ([]PackageAssignment, error)
 	// PackageHosts lists the hosts whose last report says they applied this version
-	// (status applied), ordered by host name; maturity filters on the host's maturity
-	// when not empty.
+	// (status applied; for an update package, installed or reboot_needed), ordered by
+	// host name; maturity filters on the host's maturity when not empty.
 	PackageHosts(ctx context.Context, name, version, maturity string) ([]Host, error)
+	// SetPayloadComplete records that every payload file of the update package version
+	// is in the repository folder, checked (only then is it offered to agents).
+	// ErrNotFound when it does not exist.
+	SetPayloadComplete(ctx context.Context, name, version string, complete bool) error
 }
+
+// Kinds of package (RulesPackage.Kind).
+const (
+	PackageKindRules  = "rules"  // section wsus: rules merged by the agent
+	PackageKindUpdate = "update" // section waptwua-update: an action the agent runs (issue 15)
+)
 
 // Package maturities (REFERENCE §4): hosts take PROD by default; PREPROD packages reach
 // only hosts configured for PREPROD.
@@ -103,7 +113,22 @@ type RulesPackage struct {
 
 	// Data is the .wapt file (PackageFile only).
 	Data []byte `json:"-"`
+
+	// Kind is PackageKindRules (also when empty) or PackageKindUpdate.
+	Kind string `json:"kind,omitempty"`
+	// Actions is an update package's WAPT/actions.json as stored in it.
+	Actions json.RawMessage `json:"actions,omitempty"`
+	// PayloadComplete says every payload file of an update package was received and
+	// checked against the signed manifest; until then it is not served to agents.
+	PayloadComplete bool `json:"payload_complete,omitempty"`
 }
+
+// IsUpdate says whether the package is an update package.
+func (p RulesPackage) IsUpdate() bool { return p.Kind == PackageKindUpdate }
+
+// Servable says whether agents may get the package: verified and, for an update
+// package, with its whole payload in place.
+func (p RulesPackage) Servable() bool { return p.Verified && (!p.IsUpdate() || p.PayloadComplete) }
 
 // PackagePolicy is what an administrator sets on a package version, server-side.
 type PackagePolicy struct {
@@ -151,6 +176,16 @@ type PackageAssignment struct {
 const (
 	HostPackageApplied = "applied" // verified and merged into the host's rules
 	HostPackageRefused = "refused" // downloaded but refused (signature, trust, maturity)
+)
+
+// Statuses of an update package on a host, as its agent reports them (the action's
+// outcome, or refused: not signed, not trusted, tampered).
+const (
+	HostUpdatePackageInstalled     = "installed"
+	HostUpdatePackageRebootNeeded  = "reboot_needed"
+	HostUpdatePackageNotApplicable = "not_applicable"
+	HostUpdatePackageError         = "error"
+	HostUpdatePackageRefused       = HostPackageRefused
 )
 
 // HostPackage is one rules package a host reported, in the order it applies them

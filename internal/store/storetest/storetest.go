@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Packages", testPackages},
 		{"PackageAssignments", testPackageAssignments},
 		{"HostPackages", testHostPackages},
+		{"UpdatePackages", testUpdatePackages},
 		{"HostApproval", testHostApproval},
 		{"EnrollmentTokens", testEnrollmentTokens},
 		{"Sessions", testSessions},

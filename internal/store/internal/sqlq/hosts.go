@@ -242,7 +242,10 @@ func (c *Common) GetHost(ctx context.Context, uuid string) (store.Host, error) {
 		if err != nil {
 			return err
 		}
-		h.Packages, err = c.hostPackages(ctx, tx, id)
+		if h.Packages, err = c.hostPackages(ctx, tx, id); err != nil {
+			return err
+		}
+		h.UpdatePackages, err = c.hostUpdatePackages(ctx, tx, id)
 		return err
 	})
 	if err != nil {

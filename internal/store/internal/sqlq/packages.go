@@ -2,6 +2,8 @@ package sqlq
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/openwua/waptwua/internal/store"
@@ -11,6 +13,22 @@ import (
 // changed is false when they are the same (nothing to write). Entries equal to a stored
 // one keep its ChangedAt; the others get at.
 func PlanHostPackages(existing, reported []store.HostPackage, at time.Time) (out []store.HostPackage, changed bool, err error) {
+	return planHostList(existing, reported, at, "packages", rulesStatuses)
+}
+
+// PlanHostUpdatePackages is PlanHostPackages for the update packages a host reported.
+func PlanHostUpdatePackages(existing, reported []store.HostPackage, at time.Time) (out []store.HostPackage, changed bool, err error) {
+	return planHostList(existing, reported, at, "update_packages", updateStatuses)
+}
+
+// The statuses a host may report, with the wording of the error that lists them.
+var (
+	rulesStatuses  = []string{store.HostPackageApplied, store.HostPackageRefused}
+	updateStatuses = []string{store.HostUpdatePackageInstalled, store.HostUpdatePackageRebootNeeded,
+		store.HostUpdatePackageNotApplicable, store.HostUpdatePackageError, store.HostUpdatePackageRefused}
+)
+
+func planHostList(existing, reported []store.HostPackage, at time.Time, field string, statuses []string) (out []store.HostPackage, changed bool, err error) {
 	same := len(existing) == len(reported)
 	prev := make(map[store.HostPackage]time.Time, len(existing))
 	for i, e := range existing {
@@ -27,11 +45,11 @@ func PlanHostPackages(existing, reported []store.HostPackage, at time.Time) (out
 	}
 	out = make([]store.HostPackage, 0, len(reported))
 	for i, r := range reported {
-		if r.Status != store.HostPackageApplied && r.Status != store.HostPackageRefused {
-			return nil, false, fmt.Errorf("report: packages[%d] %s %s: status %q: %w (want applied or refused)", i, r.Name, r.Version, r.Status, store.ErrInvalid)
+		if !slices.Contains(statuses, r.Status) {
+			return nil, false, fmt.Errorf("report: %s[%d] %s %s: status %q: %w (want %s)", field, i, r.Name, r.Version, r.Status, store.ErrInvalid, strings.Join(statuses, ", "))
 		}
 		if r.Name == "" {
-			return nil, false, fmt.Errorf("report: packages[%d]: empty package name: %w", i, store.ErrInvalid)
+			return nil, false, fmt.Errorf("report: %s[%d]: empty package name: %w", field, i, store.ErrInvalid)
 		}
 		k := r
 		k.ChangedAt = time.Time{}

@@ -124,6 +124,11 @@ func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r stor
 			return err
 		}
 	}
+	if r.UpdatePackages != nil {
+		if err := c.WriteHostUpdatePackages(ctx, tx, hostPK, r.UpdatePackages, r.At); err != nil {
+			return err
+		}
+	}
 	_, err := tx.Exec(ctx, `UPDATE hosts SET
 		name = CASE WHEN ? = '' THEN name ELSE ? END,
 		os = CASE WHEN ? = '' THEN os ELSE ? END,

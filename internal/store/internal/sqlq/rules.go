@@ -13,24 +13,27 @@ import (
 const packageCols = `name, version, filename, sha256, size, control, rules_json, maturity, description,
 	signer, signer_fingerprint, signature_date, target_groups, promote_after_days, promote_min_success_pct,
 	verified, verify_error, uploaded_at, uploaded_by, priority, hold, policy_after_days, policy_min_success_pct,
-	promoted_at, promoted_by, checked_at, ring_hosts, success_hosts, check_note`
+	promoted_at, promoted_by, checked_at, ring_hosts, success_hosts, check_note, kind, actions_json, payload_complete`
 
 func (c *Common) scanPackage(r Row, extra ...any) (store.RulesPackage, error) {
 	var p store.RulesPackage
-	var rulesJSON string
+	var rulesJSON, actionsJSON string
 	sc := c.D.ScanTime
 	dest := []any{&p.Name, &p.Version, &p.Filename, &p.SHA256, &p.Size, &p.Control, &rulesJSON, &p.Maturity,
 		&p.Description, &p.Signer, &p.SignerFingerprint, sc(&p.SignatureDate), c.D.ScanList(&p.TargetGroups),
 		&p.PromoteAfterDays, &p.PromoteMinSuccessPct, &p.Verified, &p.VerifyError, sc(&p.UploadedAt),
 		&p.UploadedBy, &p.Priority, &p.Hold, &p.PackagePolicy.PromoteAfterDays, &p.PackagePolicy.PromoteMinSuccessPct,
 		sc(&p.PromotedAt), &p.PromotedBy, sc(&p.LastCheck.At), &p.LastCheck.RingHosts, &p.LastCheck.SuccessHosts,
-		&p.LastCheck.Note}
+		&p.LastCheck.Note, &p.Kind, &actionsJSON, &p.PayloadComplete}
 	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return p, err
 	}
 	nilEmpty(&p.TargetGroups)
 	if rulesJSON != "" {
 		p.Rules = json.RawMessage(rulesJSON)
+	}
+	if actionsJSON != "" {
+		p.Actions = json.RawMessage(actionsJSON)
 	}
 	return p, nil
 }
@@ -75,7 +78,7 @@ func (c *Common) PutPackage(ctx context.Context, p store.RulesPackage) (store.Ru
 		old, err := c.packageBy(ctx, tx, p.Name, p.Version)
 		switch {
 		case err == nil:
-			if old.SHA256 != p.SHA256 {
+			if old.SHA256 != p.SHA256 || packageKind(old.Kind) != packageKind(p.Kind) {
 				return fmt.Errorf("package %s %s exists with other content (sha256 %s): %w (versions are immutable: build the package with a new version)", p.Name, p.Version, old.SHA256, store.ErrConflict)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE rules_packages SET verified = ?, verify_error = ? WHERE name = ? AND version = ?`,
@@ -87,12 +90,13 @@ func (c *Common) PutPackage(ctx context.Context, p store.RulesPackage) (store.Ru
 			_, err := tx.Exec(ctx, `INSERT INTO rules_packages (name, version, filename, sha256, size, data, control,
 				rules_json, maturity, description, signer, signer_fingerprint, signature_date, target_groups,
 				promote_after_days, promote_min_success_pct, verified, verify_error, uploaded_at, uploaded_by,
-				priority, hold, policy_after_days, policy_min_success_pct)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				priority, hold, policy_after_days, policy_min_success_pct, kind, actions_json)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				p.Name, p.Version, p.Filename, p.SHA256, int64(len(p.Data)), p.Data, p.Control, string(p.Rules),
 				p.Maturity, p.Description, p.Signer, p.SignerFingerprint, c.TimeArg(p.SignatureDate), c.D.List(p.TargetGroups),
 				p.PromoteAfterDays, p.PromoteMinSuccessPct, p.Verified, p.VerifyError, c.TimeZArg(p.UploadedAt), p.UploadedBy,
-				p.Priority, p.Hold, intArg(p.PackagePolicy.PromoteAfterDays), intArg(p.PackagePolicy.PromoteMinSuccessPct))
+				p.Priority, p.Hold, intArg(p.PackagePolicy.PromoteAfterDays), intArg(p.PackagePolicy.PromoteMinSuccessPct),
+				packageKind(p.Kind), string(p.Actions))
 			if c.D.IsUnique(err) {
 				return fmt.Errorf("package file name %s is taken: %w", p.Filename, store.ErrConflict)
 			}
@@ -233,9 +237,10 @@ func (c *Common) ListAssignments(ctx context.Context) ([]store.PackageAssignment
 
 // PackageHosts lists the hosts that reported this version applied.
 func (c *Common) PackageHosts(ctx context.Context, name, version, maturity string) ([]store.Host, error) {
-	q := `SELECT ` + hostCols + ` FROM hosts h WHERE EXISTS (SELECT 1 FROM host_packages p WHERE p.host_pk = h.id
-		AND p.name = ? AND p.version = ? AND p.status = 'applied')`
-	args := []any{name, version}
+	q := `SELECT ` + hostCols + ` FROM hosts h WHERE (EXISTS (SELECT 1 FROM host_packages p WHERE p.host_pk = h.id
+		AND p.name = ? AND p.version = ? AND p.status = 'applied') OR EXISTS (SELECT 1 FROM host_update_packages u
+		WHERE u.host_pk = h.id AND u.name = ? AND u.version = ? AND u.status IN ('installed', 'reboot_needed')))`
+	args := []any{name, version, name, version}
 	if maturity != "" {
 		q += ` AND h.maturity = ?`
 		args = append(args, maturity)
@@ -244,37 +249,80 @@ func (c *Common) PackageHosts(ctx context.Context, name, version, maturity strin
 	return out, c.errf(err, "hosts of package %s %s", name, version)
 }
 
-// hostPackages reads a host's reported packages in order.
+// The tables of a host's reported packages: rules packages and update packages.
+const (
+	hostPackagesTable       = "host_packages"
+	hostUpdatePackagesTable = "host_update_packages"
+)
+
+// hostPackages reads a host's reported rules packages in order.
 func (c *Common) hostPackages(ctx context.Context, q Conn, hostPK int64) ([]store.HostPackage, error) {
+	return c.hostPackageList(ctx, q, hostPackagesTable, hostPK)
+}
+
+// hostUpdatePackages reads a host's reported update packages in order.
+func (c *Common) hostUpdatePackages(ctx context.Context, q Conn, hostPK int64) ([]store.HostPackage, error) {
+	return c.hostPackageList(ctx, q, hostUpdatePackagesTable, hostPK)
+}
+
+func (c *Common) hostPackageList(ctx context.Context, q Conn, table string, hostPK int64) ([]store.HostPackage, error) {
 	out, err := QueryAll(ctx, q, func(r Row) (store.HostPackage, error) {
 		var p store.HostPackage
 		err := r.Scan(&p.Name, &p.Version, &p.Status, &p.Error, c.D.ScanTime(&p.ChangedAt))
 		return p, err
-	}, `SELECT name, version, status, error, changed_at FROM host_packages WHERE host_pk = ? ORDER BY position`, hostPK)
+	}, `SELECT name, version, status, error, changed_at FROM `+table+` WHERE host_pk = ? ORDER BY position`, hostPK)
 	if err != nil {
-		return nil, fmt.Errorf("read host packages: %w", err)
+		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	return out, nil
 }
 
 // WriteHostPackages replaces a host's reported packages when they changed.
 func (c *Common) WriteHostPackages(ctx context.Context, tx Conn, hostPK int64, reported []store.HostPackage, at time.Time) error {
-	existing, err := c.hostPackages(ctx, tx, hostPK)
+	return c.writeHostPackageList(ctx, tx, hostPackagesTable, PlanHostPackages, hostPK, reported, at)
+}
+
+// WriteHostUpdatePackages replaces a host's reported update packages when they changed.
+func (c *Common) WriteHostUpdatePackages(ctx context.Context, tx Conn, hostPK int64, reported []store.HostPackage, at time.Time) error {
+	return c.writeHostPackageList(ctx, tx, hostUpdatePackagesTable, PlanHostUpdatePackages, hostPK, reported, at)
+}
+
+func (c *Common) writeHostPackageList(ctx context.Context, tx Conn, table string,
+	plan func(existing, reported []store.HostPackage, at time.Time) ([]store.HostPackage, bool, error),
+	hostPK int64, reported []store.HostPackage, at time.Time) error {
+	existing, err := c.hostPackageList(ctx, tx, table, hostPK)
 	if err != nil {
 		return err
 	}
-	list, changed, err := PlanHostPackages(existing, reported, at)
+	list, changed, err := plan(existing, reported, at)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM host_packages WHERE host_pk = ?`, hostPK); err != nil {
-		return fmt.Errorf("write host packages: %w", err)
+	if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE host_pk = ?`, hostPK); err != nil {
+		return fmt.Errorf("write %s: %w", table, err)
 	}
 	for i, p := range list {
-		if _, err := tx.Exec(ctx, `INSERT INTO host_packages (host_pk, position, name, version, status, error, changed_at)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (host_pk, position, name, version, status, error, changed_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, hostPK, i, p.Name, p.Version, p.Status, p.Error, c.TimeZArg(p.ChangedAt)); err != nil {
-			return fmt.Errorf("write host packages: %w", err)
+			return fmt.Errorf("write %s: %w", table, err)
 		}
 	}
 	return nil
+}
+
+// SetPayloadComplete records whether an update package's payload is all in place.
+func (c *Common) SetPayloadComplete(ctx context.Context, name, version string, complete bool) error {
+	err := c.DB.Write(ctx, func(tx Conn) error {
+		return Exec1(ctx, tx, fmt.Sprintf("package %s %s", name, version),
+			`UPDATE rules_packages SET payload_complete = ? WHERE name = ? AND version = ?`, complete, name, version)
+	})
+	return c.errf(err, "set payload complete")
+}
+
+// packageKind is the stored kind of a package (rules when not said).
+func packageKind(k string) string {
+	if k == "" {
+		return store.PackageKindRules
+	}
+	return k
 }
