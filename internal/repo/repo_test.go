@@ -373,3 +373,24 @@ func TestPublishCabSignedShape(t *testing.T) {
 		t.Fatal("5 MiB of trailing bytes accepted as a signature")
 	}
 }
+
+func TestSumReadsVisibleFilesOnly(t *testing.T) {
+	r, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.WriteFile(filepath.Join(r.Dir(), CabName), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, s, err := r.Sum(CabName)
+	if err != nil || fi.Size != 3 || s.Size != 3 || s.SHA1 != "a9993e364706816aba3e25717850c26c9cd0d89d" ||
+		s.SHA256 != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("Sum = %+v %+v %v", fi, s, err)
+	}
+	for _, name := range []string{"x.part", ".tmp", "../etc/passwd", "missing.cab"} {
+		if _, _, err := r.Sum(name); err == nil {
+			t.Errorf("Sum(%q) succeeded", name)
+		}
+	}
+}

@@ -418,13 +418,8 @@ func (r *Repo) Verify(name string, want Want) (Sums, error) {
 	var s Sums
 	if want.Size > 0 && fi.Size() != want.Size {
 		s.Size = fi.Size()
-	} else {
-		h1, h256 := sha1.New(), sha256.New()
-		n, err := io.Copy(io.MultiWriter(h1, h256), f)
-		if err != nil {
-			return Sums{}, fmt.Errorf("repository file %s: reading: %w", name, err)
-		}
-		s = Sums{Size: n, SHA1: hex.EncodeToString(h1.Sum(nil)), SHA256: hex.EncodeToString(h256.Sum(nil))}
+	} else if s, err = sumOf(name, f); err != nil {
+		return Sums{}, err
 	}
 	if err := want.check(name, s); err != nil {
 		r.log.Warn("file in the repository does not match the catalog, deleting it; it is downloaded again",
@@ -435,4 +430,31 @@ func (r *Repo) Verify(name string, want Want) (Sums, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+func sumOf(name string, f io.Reader) (Sums, error) {
+	h1, h256 := sha1.New(), sha256.New()
+	n, err := io.Copy(io.MultiWriter(h1, h256), f)
+	if err != nil {
+		return Sums{}, fmt.Errorf("repository file %s: reading: %w", name, err)
+	}
+	return Sums{Size: n, SHA1: hex.EncodeToString(h1.Sum(nil)), SHA256: hex.EncodeToString(h256.Sum(nil))}, nil
+}
+
+// Sum reads the visible file name (the catalog included) and returns its size, time
+// and digests; it changes nothing (a site repository's manifest and scrub use it).
+func (r *Repo) Sum(name string) (FileInfo, Sums, error) {
+	if err := checkName(name); err != nil {
+		return FileInfo{}, Sums{}, err
+	}
+	if hidden(name) {
+		return FileInfo{}, Sums{}, fmt.Errorf("repository file %s: %w (downloads in progress are not visible)", name, fs.ErrNotExist)
+	}
+	f, fi, err := r.openVisible(name)
+	if err != nil {
+		return FileInfo{}, Sums{}, fmt.Errorf("repository file %s: %w", name, err)
+	}
+	defer f.Close()
+	s, err := sumOf(name, f)
+	return FileInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, s, err
 }

@@ -100,6 +100,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	admin("DELETE", "/users/{name}", s.handleDeleteUser)
 	read("/audit", s.handleAudit)
 	s.packageRoutes(mux, read, admin)
+	s.mirrorRoutes(mux, read)
 }
 
 // requireJSONBody refuses a change request whose body is not application/json (415),

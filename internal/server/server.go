@@ -40,6 +40,7 @@ type Store interface {
 	store.SessionStore
 	store.HostApproval
 	store.EnrollmentTokenStore
+	store.MirrorStore
 	store.Pinger
 }
 
@@ -90,6 +91,9 @@ type Server struct {
 	health        JobHealthSource
 	maxCatalogAge time.Duration
 	extra         []route
+
+	mirrorPoll time.Duration
+	mirrorSums digestCache
 
 	doneOnce sync.Once
 	done     chan struct{}
@@ -205,6 +209,7 @@ func New(st Store, opts ...Option) *Server {
 		now:            time.Now,
 		maxReportBytes: DefaultMaxReportBytes,
 		pollInterval:   DefaultCommandPollInterval,
+		mirrorPoll:     DefaultManifestPoll,
 		maxCatalogAge:  DefaultMaxCatalogAge,
 		writeTimeout:   DefaultWriteTimeout,
 		writeIdle:      DefaultWriteIdle,

@@ -42,6 +42,7 @@ type Store interface {
 	HostApproval
 	EnrollmentTokenStore
 	SessionStore
+	MirrorStore
 	Locker
 	Pinger
 	io.Closer

@@ -43,6 +43,7 @@ func readRoutes() []string {
 		a + "/me", a + "/updates", a + "/updates/" + UpdateA + "_201", a + "/categories", a + "/hosts", a + "/hosts/" + hostA,
 		a + "/hosts/" + hostA + "/updates", a + "/hosts/" + hostA + "/commands", a + "/tasks", a + "/cab",
 		a + "/files/needed", a + "/files/unused", a + "/repository", a + "/rules", a + "/audit",
+		a + "/mirrors",
 	}
 }
 

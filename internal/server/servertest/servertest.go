@@ -98,6 +98,9 @@ func Run(t *testing.T, open Opener) {
 		{"UnknownEndpoint", testUnknownEndpoint},
 		{"RulesPackages", testPackages},
 		{"RulesPackagesUnverified", testPackagesUnverified},
+		{"MirrorEnrollment", testMirrorEnrollment},
+		{"MirrorManifest", testMirrorManifest},
+		{"MirrorState", testMirrorState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

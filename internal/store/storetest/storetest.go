@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"HostApproval", testHostApproval},
 		{"EnrollmentTokens", testEnrollmentTokens},
 		{"Sessions", testSessions},
+		{"Mirrors", testMirrors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
