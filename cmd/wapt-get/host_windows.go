@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/openwua/waptwua/internal/agent"
-	"github.com/openwua/waptwua/internal/wua"
+	"github.com/openwua/waptwua/internal/wu"
 	wuawin "github.com/openwua/waptwua/internal/wua/windows"
 )
 
@@ -33,7 +33,7 @@ func openNativeHost(g *globals) (*host, error) {
 	}
 	return &host{
 		wua:      w,
-		svc:      wuawin.NewServiceControl(wua.SystemClock{}),
+		svc:      wuawin.NewServiceControl(wu.SystemClock{}),
 		policy:   wuawin.NewPolicy(""),
 		osName:   fmt.Sprintf("Windows %d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber),
 		sysRoot:  drive + `\`,

@@ -17,6 +17,7 @@ import (
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/schedule"
+	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
 )
 
@@ -140,7 +141,7 @@ func New(cfg *config.Agent, w WUA, client *Client, dataDir string, opts ...Optio
 	}
 	a := &Agent{
 		cfg: cfg, wua: w, client: client, dataDir: abs,
-		svc: noService{}, policy: noPolicy{}, disk: OSDiskSpace{}, clock: SystemClock{},
+		svc: noService{}, policy: noPolicy{}, disk: OSDiskSpace{}, clock: wu.SystemClock{},
 		log: slog.Default(), minFree: DefaultMinFreeBytes, fullEvery: DefaultFullReportInterval,
 	}
 	for _, o := range opts {

@@ -73,7 +73,7 @@ func rules() map[string]rule {
 		"internal/wu":        {only: []string{}},
 		"internal/lzx":       {only: []string{}},
 		"internal/rules":     leaf,
-		"internal/config":    leaf,
+		"internal/config":    {only: []string{"internal/wu", "internal/rules", "internal/pkg"}}, // pkg: certificate parsing
 		"internal/api":       leaf,
 		"internal/schedule":  {only: []string{"internal/wu", "internal/rules"}},
 		"internal/jsonlimit": {only: []string{}},

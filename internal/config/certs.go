@@ -2,13 +2,13 @@ package config
 
 import (
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/openwua/waptwua/internal/pkg"
 )
 
 // maxCertFile bounds one certificate file read by LoadCertPool.
@@ -69,29 +69,12 @@ func readCertFile(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
+	if strings.Contains(string(data), "-----BEGIN") && !strings.Contains(string(data), "-----BEGIN CERTIFICATE") {
+		return nil, nil // a PEM file without certificates (a key): nothing to trust in it
 	}
-	if len(out) == 0 && !strings.Contains(string(data), "-----BEGIN") {
-		c, err := x509.ParseCertificate(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, errors.Join(errors.New("neither PEM nor DER certificate"), err))
-		}
-		out = append(out, c)
+	certs, err := pkg.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	return certs, nil
 }

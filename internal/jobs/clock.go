@@ -10,11 +10,3 @@ type Clock interface {
 	// d <= 0), like time.After.
 	After(d time.Duration) <-chan time.Time
 }
-
-// SystemClock returns the real clock.
-func SystemClock() Clock { return systemClock{} }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

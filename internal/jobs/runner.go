@@ -278,7 +278,7 @@ func New(st Store, up Fetcher, rp Repository, s Settings, opts ...Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{st: st, up: up, repo: rp, set: s, clock: systemClock{}, log: slog.Default(),
+	r := &Runner{st: st, up: up, repo: rp, set: s, clock: wu.SystemClock{}, log: slog.Default(),
 		rand: rand.Float64, metrics: noMetrics{}, progress: map[string]*taskProgress{}}
 	for _, o := range opts {
 		o(r)

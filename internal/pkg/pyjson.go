@@ -3,6 +3,7 @@ package pkg
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -13,38 +14,31 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// The characters Python escapes with a backslash and a letter, and those letters.
+const (
+	pyEscFrom = "\"\\\n\r\t\b\f"
+	pyEscTo   = "\"\\nrtbf"
+)
+
 // appendPyString appends s as a JSON string the way Python's ensure_ascii encoder does:
 // \" \\ \n \r \t \b \f, every other character outside ' '..'~' as \uXXXX (lower-case
 // hex, UTF-16 surrogate pairs above U+FFFF). s must be valid UTF-8.
 func appendPyString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for _, r := range s {
-		switch r {
-		case '"':
-			b = append(b, '\\', '"')
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
+		if i := strings.IndexRune(pyEscFrom, r); i >= 0 {
+			b = append(b, '\\', pyEscTo[i])
+			continue
+		}
+		switch {
+		case r >= ' ' && r <= '~':
+			b = append(b, byte(r))
+		case r > 0xFFFF:
+			r -= 0x10000
+			b = appendU4(b, 0xD800|(r>>10)&0x3FF)
+			b = appendU4(b, 0xDC00|r&0x3FF)
 		default:
-			switch {
-			case r >= ' ' && r <= '~':
-				b = append(b, byte(r))
-			case r > 0xFFFF:
-				r -= 0x10000
-				b = appendU4(b, 0xD800|(r>>10)&0x3FF)
-				b = appendU4(b, 0xDC00|r&0x3FF)
-			default:
-				b = appendU4(b, r)
-			}
+			b = appendU4(b, r)
 		}
 	}
 	return append(b, '"')

@@ -128,7 +128,7 @@ func newHost(p Profile, statePath string, opts []Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{profile: p, rules: rules, statePath: statePath, clock: wua.SystemClock{}, st: st,
+	h := &Host{profile: p, rules: rules, statePath: statePath, clock: wu.SystemClock{}, st: st,
 		categories: map[string]wu.Category{}}
 	for _, o := range opts {
 		o(h)

@@ -12,13 +12,14 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 
+	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
 )
 
 // NewServiceControl returns the wuauserv start/restore dance (wua.ServiceControl).
 func NewServiceControl(clock wua.Clock) wua.ServiceControl {
 	if clock == nil {
-		clock = wua.SystemClock{}
+		clock = wu.SystemClock{}
 	}
 	return &serviceControl{
 		name:    "Windows Update service (" + wuauserv + ")",
