@@ -33,13 +33,15 @@ Each change is written to the audit log with the actor "cli".`,
 	return cmd
 }
 
-// withUserStore opens the configured store (migrated) for a user command.
-func withUserStore(cmd *cobra.Command, f *serverFlags, fn func(ctx context.Context, st dbStore) error) error {
+// withUsers opens the configured store (migrated) and gives fn the application's user
+// operations acting as the command line's administrator (audit actor "cli"): the same
+// validation, last-admin rule and audit entries as the console and the admin API.
+func withUsers(cmd *cobra.Command, f *serverFlags, fn func(ctx context.Context, a *app.App) error) error {
 	cfg, err := f.load()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	st, _, err := openStore(cmd.Context(), cfg)
@@ -47,7 +49,11 @@ func withUserStore(cmd *cobra.Command, f *serverFlags, fn func(ctx context.Conte
 		return err
 	}
 	defer st.Close()
-	return fn(cmd.Context(), st)
+	a, err := app.New(app.Deps{Audit: st, Users: st, Sessions: st})
+	if err != nil {
+		return err
+	}
+	return fn(app.ContextWithUser(cmd.Context(), app.User{Name: cliActor, Role: store.RoleAdmin}), a)
 }
 
 // readPassword reads a new password: the first line of stdin with --password-stdin,
@@ -92,27 +98,6 @@ func readPassword(cmd *cobra.Command, fromStdin bool, name string) (string, erro
 	return pw, nil
 }
 
-func audit(ctx context.Context, st store.AuditStore, action, target, details string) error {
-	if _, err := st.AppendAudit(ctx, store.AuditEntry{At: time.Now(), Actor: cliActor, Action: action, Target: target, Details: details}); err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	return nil
-}
-
-// lastAdmin reports whether name is the only admin.
-func lastAdmin(ctx context.Context, st store.UserStore, name string) (bool, error) {
-	us, err := st.ListUsers(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, u := range us {
-		if u.Role == store.RoleAdmin && u.Username != name {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 func newUserAddCmd() *cobra.Command {
 	var (
 		f         serverFlags
@@ -130,31 +115,22 @@ func newUserAddCmd() *cobra.Command {
 			if err := app.ValidateUsername(name); err != nil {
 				return err
 			}
-			r, err := app.ParseRole(role)
-			if err != nil {
-				return err
+			if _, err := app.ParseRole(role); err != nil {
+				return err // before asking the password
 			}
 			pw, err := readPassword(cmd, fromStdin, name)
 			if err != nil {
 				return err
 			}
-			hash, err := app.HashPassword(pw, 0)
-			if err != nil {
-				return err
-			}
-			return withUserStore(cmd, &f, func(ctx context.Context, st dbStore) error {
-				now := time.Now()
-				err := st.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, Role: r, CreatedAt: now, UpdatedAt: now})
-				if errors.Is(err, store.ErrConflict) {
+			return withUsers(cmd, &f, func(ctx context.Context, a *app.App) error {
+				u, err := a.CreateUser(ctx, app.NewUser{Username: name, Password: &pw, Role: &role})
+				if app.KindOf(err) == app.Conflict {
 					return fmt.Errorf("user %q exists already (change its password with `waptserver user passwd %s`)", name, name)
 				}
 				if err != nil {
 					return err
 				}
-				if err := audit(ctx, st, "user.create", "user:"+name, fmt.Sprintf(`{"role":%q}`, r)); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %q created with role %s\n", name, r)
+				fmt.Fprintf(cmd.OutOrStdout(), "user %q created with role %s\n", name, u.Role)
 				return nil
 			})
 		},
@@ -181,15 +157,8 @@ func newUserPasswdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := app.HashPassword(pw, 0)
-			if err != nil {
-				return err
-			}
-			return withUserStore(cmd, &f, func(ctx context.Context, st dbStore) error {
-				if err := st.SetPassword(ctx, name, hash, time.Now()); err != nil {
-					return err
-				}
-				if err := audit(ctx, st, "user.update", "user:"+name, `{"password_changed":true}`); err != nil {
+			return withUsers(cmd, &f, func(ctx context.Context, a *app.App) error {
+				if _, err := a.UpdateUser(ctx, name, app.NewUser{Password: &pw}); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "password of %q changed\n", name)
@@ -210,27 +179,12 @@ func newUserRoleCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			r, err := app.ParseRole(args[1])
-			if err != nil {
-				return err
-			}
-			return withUserStore(cmd, &f, func(ctx context.Context, st dbStore) error {
-				u, err := st.GetUser(ctx, name)
+			return withUsers(cmd, &f, func(ctx context.Context, a *app.App) error {
+				u, err := a.UpdateUser(ctx, name, app.NewUser{Role: &args[1]})
 				if err != nil {
 					return err
 				}
-				if u.Role == store.RoleAdmin && r != store.RoleAdmin {
-					if last, err := lastAdmin(ctx, st, name); err != nil || last {
-						return errors.Join(err, fmt.Errorf("%q is the last admin: make another user admin first", name))
-					}
-				}
-				if err := st.SetRole(ctx, name, r, time.Now()); err != nil {
-					return err
-				}
-				if err := audit(ctx, st, "user.update", "user:"+name, fmt.Sprintf(`{"role":%q,"previous_role":%q}`, r, u.Role)); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %q now has role %s\n", name, r)
+				fmt.Fprintf(cmd.OutOrStdout(), "user %q now has role %s\n", name, u.Role)
 				return nil
 			})
 		},
@@ -247,20 +201,8 @@ func newUserDeleteCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			return withUserStore(cmd, &f, func(ctx context.Context, st dbStore) error {
-				u, err := st.GetUser(ctx, name)
-				if err != nil {
-					return err
-				}
-				if u.Role == store.RoleAdmin {
-					if last, err := lastAdmin(ctx, st, name); err != nil || last {
-						return errors.Join(err, fmt.Errorf("%q is the last admin and cannot be deleted", name))
-					}
-				}
-				if err := st.DeleteUser(ctx, name); err != nil {
-					return err
-				}
-				if err := audit(ctx, st, "user.delete", "user:"+name, fmt.Sprintf(`{"role":%q}`, u.Role)); err != nil {
+			return withUsers(cmd, &f, func(ctx context.Context, a *app.App) error {
+				if err := a.DeleteUser(ctx, name); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %q deleted\n", name)
@@ -279,8 +221,8 @@ func newUserListCmd() *cobra.Command {
 		Short: "List console users",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withUserStore(cmd, &f, func(ctx context.Context, st dbStore) error {
-				us, err := st.ListUsers(ctx)
+			return withUsers(cmd, &f, func(ctx context.Context, a *app.App) error {
+				us, err := a.ListUsers(ctx)
 				if err != nil {
 					return err
 				}
