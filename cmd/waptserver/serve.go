@@ -425,39 +425,39 @@ The admin API (/api/v1/admin/...) refuses every request until then.
 	return nil
 }
 
-// purgeSessions deletes the expired sessions every hour until ctx ends (a lookup
-// deletes an expired session too; this catches the ones never used again).
-func purgeSessions(ctx context.Context, st store.SessionStore, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("delete expired sessions", slog.Any("err", err))
-			} else if n > 0 {
-				log.Info("expired sessions deleted", slog.Int("sessions", n))
-			}
+			fn(ctx)
 		}
 	}
 }
 
+// purgeSessions deletes the expired sessions every hour until ctx ends (a lookup
+// deletes an expired session too; this catches the ones never used again).
+func purgeSessions(ctx context.Context, st store.SessionStore, log *slog.Logger) {
+	every(ctx, time.Hour, func(ctx context.Context) {
+		if n, err := st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("delete expired sessions", slog.Any("err", err))
+		} else if n > 0 {
+			log.Info("expired sessions deleted", slog.Int("sessions", n))
+		}
+	})
+}
+
 // refreshMetrics keeps the store-derived metrics current until ctx ends.
 func refreshMetrics(ctx context.Context, srv *server.Server, log *slog.Logger) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := srv.RefreshMetrics(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("metrics from the store", slog.Any("err", err))
-			}
+	every(ctx, 30*time.Second, func(ctx context.Context) {
+		if err := srv.RefreshMetrics(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("metrics from the store", slog.Any("err", err))
 		}
-	}
+	})
 }
 
 // newJobs builds the background jobs on the store, the repository and a Microsoft

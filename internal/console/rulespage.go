@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -78,19 +79,7 @@ func (c *Console) rulesData(r *http.Request, rs rules.Rules) rulesData {
 	for _, a := range rs.AutoApprove {
 		d.AutoApprove = append(d.AutoApprove, a.String())
 	}
-	var products, classes []string
-	if cats, err := c.deps.Store.Categories(r.Context()); err == nil {
-		for _, cat := range cats {
-			switch cat.Type {
-			case wu.CategoryProduct:
-				products = append(products, cat.Name)
-			case wu.CategoryClassification:
-				classes = append(classes, cat.Name)
-			}
-		}
-	}
-	slices.Sort(products)
-	slices.Sort(classes)
+	products, classes := c.categoryNames(r.Context())
 	d.Products = checkedFold(products, rs.AllowedProducts)
 	d.Classifications = checkedFold(classes, rs.AllowedClassifications)
 	d.Severities = checkedFold([]string{"Critical", "Important", "Moderate", "Low"}, rs.AllowedSeverities)
@@ -287,4 +276,24 @@ func (c *Console) saveRules(r *http.Request, rs rules.Rules) error {
 	}
 	c.deps.App.Audit(r.Context(), "rules.update", "rules:server", string(data))
 	return nil
+}
+
+// categoryNames returns the catalog's product and classification names, sorted (none
+// when the store cannot say: the pages then offer no choice rather than fail).
+func (c *Console) categoryNames(ctx context.Context) (products, classes []string) {
+	cats, err := c.deps.Store.Categories(ctx)
+	if err != nil {
+		return nil, nil
+	}
+	for _, cat := range cats {
+		switch cat.Type {
+		case wu.CategoryProduct:
+			products = append(products, cat.Name)
+		case wu.CategoryClassification:
+			classes = append(classes, cat.Name)
+		}
+	}
+	slices.Sort(products)
+	slices.Sort(classes)
+	return products, classes
 }

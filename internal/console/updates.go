@@ -435,17 +435,7 @@ func (c *Console) facetPaneFor(r *http.Request, uq updateQuery, load bool) facet
 	for _, s := range severityChoices {
 		p.Severities = append(p.Severities, facetOption{Value: s, Label: sevLabel(s), Checked: slices.Contains(uq.Severities, s)})
 	}
-	var products, classes []string
-	if cats, err := c.deps.Store.Categories(r.Context()); err == nil {
-		for _, cat := range cats {
-			switch cat.Type {
-			case wu.CategoryProduct:
-				products = append(products, cat.Name)
-			case wu.CategoryClassification:
-				classes = append(classes, cat.Name)
-			}
-		}
-	}
+	products, classes := c.categoryNames(r.Context())
 	p.Products = namesOptions(products, uq.Products)
 	p.Classification = namesOptions(classes, uq.Classifications)
 	p.LoadURL = uq.url(Prefix+"updates/facets", nil)

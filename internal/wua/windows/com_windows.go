@@ -137,16 +137,8 @@ func (oleCOM) Create(progID string) (dispatch, error) {
 // oleDispatch implements dispatch over IDispatch.
 type oleDispatch struct{ d *ole.IDispatch }
 
-func oleArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if x, ok := a.(oleDispatch); ok {
-			a = x.d
-		}
-		out[i] = a
-	}
-	return out
-}
+// oleArgs hands go-ole the IDispatch of each oleDispatch argument.
+func oleArgs(args []any) []any { return unwrapAll(args, func(x oleDispatch) any { return x.d }) }
 
 func (o oleDispatch) Get(member string, args ...any) (any, error) {
 	v, err := oleutil.GetProperty(o.d, member, oleArgs(args)...)

@@ -121,17 +121,21 @@ func (o obj) wrap(member string, v any) any {
 	return v
 }
 
-// unwrapArgs hands plain dispatches to the adapter.
-func unwrapArgs(args []any) []any {
+// unwrapAll replaces each argument of type W by unwrap of it (the wrappers of a layer
+// hand the layer below its own values).
+func unwrapAll[W any](args []any, unwrap func(W) any) []any {
 	out := make([]any, len(args))
 	for i, a := range args {
-		if x, ok := a.(obj); ok {
-			a = x.d
+		if x, ok := a.(W); ok {
+			a = unwrap(x)
 		}
 		out[i] = a
 	}
 	return out
 }
+
+// unwrapArgs hands plain dispatches to the adapter.
+func unwrapArgs(args []any) []any { return unwrapAll(args, func(x obj) any { return x.d }) }
 
 func (o obj) get(member string, args ...any) (any, error) {
 	v, err := o.d.Get(member, unwrapArgs(args)...)
