@@ -74,6 +74,18 @@ func (b *builder) w(parts ...string) {
 	}
 }
 
+// inList writes "(?, ?, ...)" with one argument per value.
+func inList[T ~string](b *builder, values []T) {
+	b.w("(")
+	for i, v := range values {
+		if i > 0 {
+			b.w(", ")
+		}
+		b.w(b.arg(string(v)))
+	}
+	b.w(")")
+}
+
 func (b *builder) stmt() Stmt { return Stmt{SQL: b.sb.String(), Args: b.args} }
 
 // Micros converts t to unix microseconds, 0 for the zero time.

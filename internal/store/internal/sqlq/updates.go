@@ -152,34 +152,17 @@ func BuildUpdateList(d Dialect, f store.UpdateFilter, columns string) (UpdateLis
 // where appends the filter conditions, all but the one of facet skip.
 func where(b *builder, f store.UpdateFilter, skip facet) {
 	if len(f.Severities) > 0 && skip != facetSeverity {
-		b.w(" AND u.severity IN (")
-		for i, s := range f.Severities {
-			if i > 0 {
-				b.w(", ")
-			}
-			b.w(b.arg(string(s)))
-		}
-		b.w(")")
+		b.w(" AND u.severity IN ")
+		inList(b, f.Severities)
 	}
 	if cs := CleanStrings(f.Classifications); len(cs) > 0 && skip != facetClassification {
-		b.w(" AND u.classification IN (")
-		for i, c := range cs {
-			if i > 0 {
-				b.w(", ")
-			}
-			b.w(b.arg(c))
-		}
-		b.w(")")
+		b.w(" AND u.classification IN ")
+		inList(b, cs)
 	}
 	if ps := CleanStrings(f.Products); len(ps) > 0 && skip != facetProduct {
-		b.w(" AND EXISTS (SELECT 1 FROM update_products fp WHERE fp.update_pk = u.id AND fp.product IN (")
-		for i, p := range ps {
-			if i > 0 {
-				b.w(", ")
-			}
-			b.w(b.arg(p))
-		}
-		b.w("))")
+		b.w(" AND EXISTS (SELECT 1 FROM update_products fp WHERE fp.update_pk = u.id AND fp.product IN ")
+		inList(b, ps)
+		b.w(")")
 	}
 	if s := strings.TrimSpace(f.Search); s != "" {
 		if lo, hi, ok := KBRange(s); ok {
