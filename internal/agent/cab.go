@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // CabSHA1Name is the repository file holding the hex SHA-1 of wsusscn2.cab.
@@ -121,6 +122,9 @@ func truncate(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) { // never cut a character in two
+		n--
 	}
 	return s[:n] + "..."
 }

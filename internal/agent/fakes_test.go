@@ -422,6 +422,12 @@ func (f *fakeServer) lastReport(t *testing.T) api.Report {
 	return f.reports[len(f.reports)-1]
 }
 
+func (f *fakeServer) allReports() []api.Report {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]api.Report(nil), f.reports...)
+}
+
 func (f *fakeServer) reportCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

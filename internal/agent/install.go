@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/schedule"
 	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua"
@@ -314,7 +315,7 @@ func (a *Agent) atShutdown(c *cycle) bool {
 // noteSchedule keeps in the state what the maintenance schedule says about the
 // updates waiting for install, for wapt-get waptwua-status.
 func (a *Agent) noteSchedule(c *cycle) {
-	c.st.Schedule, c.st.ScheduleNext = nil, time.Time{}
+	c.st.Schedule, c.st.ScheduleNext, c.st.Sched = nil, time.Time{}, api.ScheduleReport{}
 	if !a.managed() {
 		return
 	}
@@ -326,13 +327,21 @@ func (a *Agent) noteSchedule(c *cycle) {
 		}
 	}
 	if len(waiting) == 0 && !c.st.RebootRequired {
+		// Nothing waits: the report still tells the next window and a refused policy.
+		if d, ok := a.plan(c, nil); ok {
+			c.st.Sched = scheduleInfo(c.st, &d, c.polErr)
+		} else {
+			c.st.Sched = scheduleInfo(c.st, nil, c.polErr)
+		}
 		return
 	}
 	d, ok := a.plan(c, waiting)
 	if !ok {
 		c.st.Schedule = []string{c.polErr.Error()}
+		c.st.Sched = scheduleInfo(c.st, nil, c.polErr)
 		return
 	}
+	c.st.Sched = scheduleInfo(c.st, &d, c.polErr)
 	c.st.Schedule, c.st.ScheduleNext = d.Lines, earliest(d.Next, c.st.Reboot.At)
 	if c.polErr != nil {
 		c.st.Schedule = append([]string{c.polErr.Error()}, c.st.Schedule...)

@@ -90,6 +90,7 @@ type RebootState struct {
 func (a *Agent) event(st *State, kind, text string) {
 	a.log.Info("schedule", slog.String("event", kind), slog.String("text", text))
 	st.Events = append(st.Events, ScheduleEvent{At: a.clock.Now(), Kind: kind, Text: text})
+	st.EventSeq++
 	if n := len(st.Events) - MaxScheduleEvents; n > 0 {
 		st.Events = append([]ScheduleEvent(nil), st.Events[n:]...)
 	}

@@ -41,7 +41,15 @@ func (a *Agent) report(ctx context.Context, c *cycle) error {
 		current[s.key()] = fingerprint(u)
 		all = append(all, u)
 	}
+	rep.Schedule = scheduleReport(st)
 	agentFP := fingerprint(rep) // the host-level fields: Updates is still empty
+	events := unreportedEvents(st, st.Report.EventsAcked)
+	if len(events) > 0 {
+		if rep.Schedule == nil {
+			rep.Schedule = &api.ScheduleReport{}
+		}
+		rep.Schedule.Events = events
+	}
 
 	ack := &st.Report
 	cred := a.client.Credential().Fingerprint()
@@ -63,7 +71,7 @@ func (a *Agent) report(ctx context.Context, c *cycle) error {
 				rep.Updates = append(rep.Updates, all[i])
 			}
 		}
-		if len(rep.Updates) == 0 && ack.Agent == agentFP {
+		if len(rep.Updates) == 0 && ack.Agent == agentFP && len(events) == 0 {
 			return nil
 		}
 	}
@@ -78,7 +86,7 @@ func (a *Agent) report(ctx context.Context, c *cycle) error {
 	}
 	a.log.Info("reported", slog.Bool("full", rep.Full), slog.Int("updates", len(rep.Updates)), slog.String("status", rep.WUAStatus))
 	c.reported = true
-	ack.Acked, ack.Agent, ack.Credential = current, agentFP, cred
+	ack.Acked, ack.Agent, ack.Credential, ack.EventsAcked = current, agentFP, cred, st.EventSeq
 	if rep.Full {
 		ack.LastFull = a.clock.Now()
 	}

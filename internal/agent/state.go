@@ -89,6 +89,12 @@ type State struct {
 	// decisions of the schedule the agent acted on (at most MaxScheduleEvents).
 	Reboot RebootState     `json:"reboot,omitzero"`
 	Events []ScheduleEvent `json:"events,omitempty"`
+	// EventSeq numbers the events: the last of Events is the EventSeq-th ever recorded
+	// (ReportState.EventsAcked says which the server has).
+	EventSeq int64 `json:"event_seq,omitempty"`
+	// Sched is the schedule's state of the last cycle, as the report gives it (without
+	// lines, postponements and events).
+	Sched api.ScheduleReport `json:"sched,omitzero"`
 	// AtShutdown: the merged rules (or the ini) ask for the install at shutdown.
 	AtShutdown bool `json:"at_shutdown,omitempty"`
 	// GoodPolicy holds the schedule keys of the last merged rules whose policy was valid:
@@ -135,6 +141,9 @@ type ReportState struct {
 	// Credential identifies the registration the acknowledgements belong to: a new
 	// registration makes the next report full.
 	Credential string `json:"credential,omitempty"`
+	// EventsAcked is the number (State.EventSeq) of the last schedule event the server
+	// acknowledged.
+	EventsAcked int64 `json:"events_acked,omitempty"`
 }
 
 // UpdateState is one update's status on this host, as reported and displayed.

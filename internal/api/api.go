@@ -64,7 +64,58 @@ type Report struct {
 	// report: an absent list means the host applies no package.
 	Packages []PackageStatus `json:"packages,omitempty"`
 	Updates  []UpdateStatus  `json:"updates"`
+	// Schedule is what the host's maintenance schedule does now (issue 16); absent from
+	// agents without one.
+	Schedule *ScheduleReport `json:"schedule,omitempty"`
 }
+
+// ScheduleReport is the state of the host's maintenance schedule: its next window and
+// deadline, the reboot state, the refusal of an invalid policy, and the decisions taken
+// since the last acknowledged report.
+type ScheduleReport struct {
+	NextWindowStart time.Time `json:"next_window_start,omitzero"`
+	NextWindowEnd   time.Time `json:"next_window_end,omitzero"`
+	NextDeadline    time.Time `json:"next_deadline,omitzero"`
+	// PastDeadline counts the pending updates whose deadline has passed.
+	PastDeadline int `json:"past_deadline,omitempty"`
+	// Reboot is one of the Reboot* states; RebootAt the announced restart (countdown)
+	// or the next look (wait); RebootSince when the reboot became required.
+	Reboot      string    `json:"reboot,omitempty"`
+	RebootAt    time.Time `json:"reboot_at,omitzero"`
+	RebootSince time.Time `json:"reboot_since,omitzero"`
+	Postponed   int       `json:"postponed,omitempty"`
+	// PolicyError is the refusal of the merged policy, naming the key.
+	PolicyError string `json:"policy_error,omitempty"`
+	// Lines explain what installs now and why not.
+	Lines  []string              `json:"lines,omitempty"`
+	Events []ScheduleEventReport `json:"events,omitempty"`
+}
+
+// ScheduleEventReport is one decision of the schedule (kinds: install, held,
+// reboot-needed, reboot-ask, reboot-postponed, reboot-accepted, reboot-countdown,
+// restart, restart-failed, shutdown-install, shutdown-skipped).
+type ScheduleEventReport struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text,omitempty"`
+}
+
+// Reboot states of a ScheduleReport.
+const (
+	RebootStateNone      = ""          // no reboot required
+	RebootStateNeeded    = "needed"    // required; the policy does not restart (never, or no valid policy)
+	RebootStateWait      = "wait"      // waits for a reboot window, the end of active hours or a deadline
+	RebootStateAsk       = "ask"       // the logged-on user is asked and may postpone
+	RebootStateCountdown = "countdown" // a restart is announced for RebootAt
+)
+
+// Limits of a ScheduleReport.
+const (
+	MaxScheduleLines  = 20
+	MaxScheduleEvents = 50
+	MaxScheduleText   = 300
+	MaxEventKindLen   = 40
+)
 
 // Statuses of a rules package in a report.
 const (
@@ -137,6 +188,11 @@ func (r *Report) Validate() error {
 			return &FieldError{f("error"), "too long"}
 		}
 	}
+	if r.Schedule != nil {
+		if err := r.Schedule.Validate(); err != nil {
+			return err
+		}
+	}
 	for i, u := range r.Updates {
 		f := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
 		if !wu.IsGUID(u.UpdateID) {
@@ -161,6 +217,64 @@ func (r *Report) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Validate checks a schedule report field by field (field names under "schedule.").
+func (s *ScheduleReport) Validate() error {
+	f := func(name string) string { return "schedule." + name }
+	switch s.Reboot {
+	case RebootStateNone, RebootStateNeeded, RebootStateWait, RebootStateAsk, RebootStateCountdown:
+	default:
+		return &FieldError{f("reboot"), fmt.Sprintf("%q is not one of needed, wait, ask, countdown (or empty)", s.Reboot)}
+	}
+	if s.PastDeadline < 0 || s.PastDeadline > MaxReportUpdates {
+		return &FieldError{f("past_deadline"), fmt.Sprintf("%d is not a number of updates (0 to %d)", s.PastDeadline, MaxReportUpdates)}
+	}
+	if s.Postponed < 0 || s.Postponed > 10000 {
+		return &FieldError{f("postponed"), fmt.Sprintf("%d is not a number of postponements (0 to 10000)", s.Postponed)}
+	}
+	if !s.NextWindowEnd.IsZero() && s.NextWindowEnd.Before(s.NextWindowStart) {
+		return &FieldError{f("next_window_end"), "before next_window_start"}
+	}
+	if len(s.PolicyError) > MaxErrorLen {
+		return &FieldError{f("policy_error"), "too long"}
+	}
+	if len(s.Lines) > MaxScheduleLines {
+		return &FieldError{f("lines"), fmt.Sprintf("%d lines, at most %d", len(s.Lines), MaxScheduleLines)}
+	}
+	for i, l := range s.Lines {
+		if len(l) > MaxScheduleText {
+			return &FieldError{fmt.Sprintf("schedule.lines[%d]", i), fmt.Sprintf("too long (at most %d bytes)", MaxScheduleText)}
+		}
+	}
+	if len(s.Events) > MaxScheduleEvents {
+		return &FieldError{f("events"), fmt.Sprintf("%d events, at most %d per report", len(s.Events), MaxScheduleEvents)}
+	}
+	for i, e := range s.Events {
+		g := func(name string) string { return fmt.Sprintf("schedule.events[%d].%s", i, name) }
+		if e.At.IsZero() {
+			return &FieldError{g("at"), "a time is required"}
+		}
+		if !validKind(e.Kind) {
+			return &FieldError{g("kind"), fmt.Sprintf("%q is not an event kind (1 to %d characters a-z and -)", e.Kind, MaxEventKindLen)}
+		}
+		if len(e.Text) > MaxScheduleText {
+			return &FieldError{g("text"), fmt.Sprintf("too long (at most %d bytes)", MaxScheduleText)}
+		}
+	}
+	return nil
+}
+
+func validKind(k string) bool {
+	if k == "" || len(k) > MaxEventKindLen {
+		return false
+	}
+	for _, c := range k {
+		if (c < 'a' || c > 'z') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // CommandKind is what the console asks a host to do.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -27,6 +28,49 @@ func TestReportValidate(t *testing.T) {
 			u := good
 			tt.mod(&u)
 			r := Report{Updates: []UpdateStatus{u}}
+			err := r.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("got %v, want field %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestScheduleReportValidate(t *testing.T) {
+	at := time.Date(2026, 12, 8, 22, 0, 0, 0, time.UTC)
+	tests := []struct {
+		desc  string
+		mod   func(s *ScheduleReport)
+		field string
+	}{
+		{"valid", func(*ScheduleReport) {}, ""},
+		{"unknown reboot state", func(s *ScheduleReport) { s.Reboot = "later" }, "schedule.reboot"},
+		{"negative past deadline", func(s *ScheduleReport) { s.PastDeadline = -1 }, "schedule.past_deadline"},
+		{"negative postponed", func(s *ScheduleReport) { s.Postponed = -2 }, "schedule.postponed"},
+		{"window ends before it starts", func(s *ScheduleReport) { s.NextWindowEnd = at.Add(-time.Hour) }, "schedule.next_window_end"},
+		{"too many lines", func(s *ScheduleReport) { s.Lines = make([]string, MaxScheduleLines+1) }, "schedule.lines"},
+		{"long line", func(s *ScheduleReport) { s.Lines = []string{"a", strings.Repeat("x", MaxScheduleText+1)} }, "schedule.lines[1]"},
+		{"too many events", func(s *ScheduleReport) { s.Events = make([]ScheduleEventReport, MaxScheduleEvents+1) }, "schedule.events"},
+		{"event without time", func(s *ScheduleReport) { s.Events[0].At = time.Time{} }, "schedule.events[0].at"},
+		{"event kind with markup", func(s *ScheduleReport) { s.Events[0].Kind = "<b>" }, "schedule.events[0].kind"},
+		{"event kind too long", func(s *ScheduleReport) { s.Events[0].Kind = strings.Repeat("a", MaxEventKindLen+1) }, "schedule.events[0].kind"},
+		{"long event text", func(s *ScheduleReport) { s.Events[0].Text = strings.Repeat("x", MaxScheduleText+1) }, "schedule.events[0].text"},
+		{"long policy error", func(s *ScheduleReport) { s.PolicyError = strings.Repeat("x", MaxErrorLen+1) }, "schedule.policy_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			s := ScheduleReport{NextWindowStart: at, NextWindowEnd: at.Add(2 * time.Hour), Reboot: RebootStateAsk,
+				Lines:  []string{"now: outside the maintenance windows"},
+				Events: []ScheduleEventReport{{At: at, Kind: "reboot-postponed", Text: "the user postponed"}}}
+			tt.mod(&s)
+			r := Report{Schedule: &s}
 			err := r.Validate()
 			if tt.field == "" {
 				if err != nil {

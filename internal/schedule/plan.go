@@ -79,7 +79,10 @@ type Decision struct {
 	NextWindow   *Occurrence
 	NextDeadline *Deadline
 	Missed       *Occurrence // the last window, missed while the host was off
-	Lines        []string    // the explanation, one fact a line
+	// PastDeadline counts the pending updates whose deadline has passed (installable
+	// now, window or not).
+	PastDeadline int
+	Lines        []string // the explanation, one fact a line
 }
 
 // Held is a pending update that may not install before Until.
@@ -163,6 +166,7 @@ func Plan(p Policy, s State) Decision {
 			}
 		}
 	}
+	d.PastDeadline = len(dueNow)
 	if d.NextDeadline != nil {
 		g := ""
 		if d.NextDeadline.Grace {

@@ -270,6 +270,9 @@ func TestDeadlines(t *testing.T) {
 			if !tt.wantInstall && d.Next.IsZero() {
 				t.Errorf("nothing installs and no next time\n%s", d)
 			}
+			if past := d.PastDeadline == 1; past != (tt.wantWhy == "past the deadline") {
+				t.Errorf("past deadline count %d\n%s", d.PastDeadline, d)
+			}
 		})
 	}
 	// Next is the earlier of the next window and the deadline.

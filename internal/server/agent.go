@@ -246,7 +246,10 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 		}
 		n = len(sr.Updates)
 		s.logPackageErrors(r.Context(), h.UUID, rep.Packages)
-		return s.store.ApplyReport(r.Context(), h.UUID, sr)
+		if err := s.store.ApplyReport(r.Context(), h.UUID, sr); err != nil {
+			return err
+		}
+		return s.storeSchedule(r.Context(), h.UUID, rep.Schedule)
 	}()
 	if err != nil {
 		result = "failed"

@@ -71,7 +71,8 @@ func bodyLimits(n int64) jsonlimit.Limits {
 func reportLimits(n int64) jsonlimit.Limits {
 	l := bodyLimits(n)
 	l.ArrayLen = map[string]int{"$.updates": api.MaxReportUpdates, "$.packages": api.MaxPackages,
-		"$.updates[*].kb": 200, "$.updates[*].products": 200}
+		"$.updates[*].kb": 200, "$.updates[*].products": 200,
+		"$.schedule.lines": api.MaxScheduleLines, "$.schedule.events": api.MaxScheduleEvents}
 	l.MaxValues = 40 * api.MaxReportUpdates
 	return l
 }

@@ -41,6 +41,7 @@ type Store interface {
 	store.HostApproval
 	store.EnrollmentTokenStore
 	store.MirrorStore
+	store.ScheduleStore
 	store.Pinger
 }
 

@@ -120,6 +120,8 @@ func (c *StatusCounts) Add(s wu.Status) {
 type HostFilter struct {
 	Search    string // part of the name or the UUID, ignoring case
 	WUAStatus string
+	// PastDeadline keeps the hosts whose last report has updates past their deadline.
+	PastDeadline bool
 	// Limit is the page size: 50 when 0, at most 1000.
 	Limit int
 	// Cursor continues after the page that returned it; when empty Offset rows are skipped.

@@ -43,6 +43,7 @@ type Store interface {
 	EnrollmentTokenStore
 	SessionStore
 	MirrorStore
+	ScheduleStore
 	Locker
 	Pinger
 	io.Closer

@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"HostCannotActForAnother", testCrossHost},
 		{"ReportTooLarge", testReportTooLarge},
 		{"MalformedReport", testMalformedReport},
+		{"ReportSchedule", testReportSchedule},
 		{"AdminRequiresCredentials", testAdminRequiresCredentials},
 		{"ReadOnlyCannotChange", testReadOnlyCannotChange},
 		{"SessionLogin", testSessionLogin},

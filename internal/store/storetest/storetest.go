@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"EnrollmentTokens", testEnrollmentTokens},
 		{"Sessions", testSessions},
 		{"Mirrors", testMirrors},
+		{"HostSchedule", testHostSchedule},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

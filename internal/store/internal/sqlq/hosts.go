@@ -292,6 +292,9 @@ func (c *Common) ListHosts(ctx context.Context, f store.HostFilter) (store.HostP
 		where += ` AND h.wua_status = ?`
 		args = append(args, f.WUAStatus)
 	}
+	if f.PastDeadline {
+		where += ` AND EXISTS (SELECT 1 FROM host_schedule s WHERE s.host_pk = h.id AND s.past_deadline > 0)`
+	}
 	countArgs := append([]any(nil), args...)
 	q, args, err := afterCursor(`SELECT `+hostCols+`, h.id FROM hosts h WHERE `+where, args, f.Cursor)
 	if err != nil {

@@ -1,0 +1,31 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/store"
+)
+
+// storeSchedule records the schedule part of a validated report (issue 16); a report
+// without one leaves the stored state as it is.
+func (s *Server) storeSchedule(ctx context.Context, hostUUID string, rep *api.ScheduleReport) error {
+	if rep == nil {
+		return nil
+	}
+	return s.store.SetHostSchedule(ctx, hostUUID, hostSchedule(rep, s.now()))
+}
+
+// hostSchedule is the store's form of a schedule report received at.
+func hostSchedule(rep *api.ScheduleReport, at time.Time) store.HostSchedule {
+	out := store.HostSchedule{
+		ReportedAt: at, NextWindowStart: rep.NextWindowStart, NextWindowEnd: rep.NextWindowEnd,
+		NextDeadline: rep.NextDeadline, PastDeadline: rep.PastDeadline, Reboot: rep.Reboot, RebootAt: rep.RebootAt,
+		RebootSince: rep.RebootSince, Postponed: rep.Postponed, PolicyError: rep.PolicyError, Lines: rep.Lines,
+	}
+	for _, e := range rep.Events {
+		out.Events = append(out.Events, store.ScheduleEvent{At: e.At, Kind: e.Kind, Text: e.Text})
+	}
+	return out
+}
