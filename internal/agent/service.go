@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,22 +72,13 @@ type ServeOptions struct {
 	OnCycle func(kind api.CommandKind, sum *Summary, err error)
 }
 
+// defaults replaces zero or negative durations by the defaults.
 func (o *ServeOptions) defaults() {
-	if o.CommandWait <= 0 {
-		o.CommandWait = DefaultCommandWait
-	}
-	if o.BusyRetry <= 0 {
-		o.BusyRetry = DefaultBusyRetry
-	}
-	if o.ErrorRetry <= 0 {
-		o.ErrorRetry = DefaultErrorRetry
-	}
-	if o.PollBackoff <= 0 {
-		o.PollBackoff = DefaultPollBackoff
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
+	o.CommandWait = cmp.Or(max(o.CommandWait, 0), DefaultCommandWait)
+	o.BusyRetry = cmp.Or(max(o.BusyRetry, 0), DefaultBusyRetry)
+	o.ErrorRetry = cmp.Or(max(o.ErrorRetry, 0), DefaultErrorRetry)
+	o.PollBackoff = cmp.Or(max(o.PollBackoff, 0), DefaultPollBackoff)
+	o.MaxBackoff = cmp.Or(max(o.MaxBackoff, 0), DefaultMaxBackoff)
 }
 
 // Schedule returns the agent's schedule for a host booted at boot.

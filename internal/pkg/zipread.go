@@ -3,6 +3,7 @@ package pkg
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -32,19 +33,12 @@ const (
 	DefaultMaxTotalSize = 32 << 20
 )
 
+// withDefaults replaces zero or negative limits by the defaults.
 func (l Limits) withDefaults() Limits {
-	if l.MaxSize <= 0 {
-		l.MaxSize = DefaultMaxSize
-	}
-	if l.MaxEntries <= 0 {
-		l.MaxEntries = DefaultMaxEntries
-	}
-	if l.MaxFileSize <= 0 {
-		l.MaxFileSize = DefaultMaxFileSize
-	}
-	if l.MaxTotalSize <= 0 {
-		l.MaxTotalSize = DefaultMaxTotalSize
-	}
+	l.MaxSize = cmp.Or(max(l.MaxSize, 0), DefaultMaxSize)
+	l.MaxEntries = cmp.Or(max(l.MaxEntries, 0), DefaultMaxEntries)
+	l.MaxFileSize = cmp.Or(max(l.MaxFileSize, 0), DefaultMaxFileSize)
+	l.MaxTotalSize = cmp.Or(max(l.MaxTotalSize, 0), DefaultMaxTotalSize)
 	return l
 }
 
