@@ -202,15 +202,7 @@ func (s *Server) handleListUpdates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := s.store.ListUpdates(r.Context(), f)
-	if errors.Is(err, store.ErrInvalid) && f.Cursor != "" {
-		s.fail(w, r, badRequest("cursor", "invalid or expired cursor: start again without it"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, wireUpdatePage(page))
+	reply(s, w, r, http.StatusOK, page, cursorErr(err, f.Cursor), wireUpdatePage)
 }
 
 // updateFilter reads the updates list's query: severity, product, classification
@@ -382,15 +374,9 @@ func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := s.store.ListHosts(r.Context(), f)
-	if errors.Is(err, store.ErrInvalid) && f.Cursor != "" {
-		s.fail(w, r, badRequest("cursor", "invalid or expired cursor: start again without it"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, admin.HostPage{Hosts: wireList(page.Hosts, wireHost), Total: page.Total, Next: page.Next})
+	reply(s, w, r, http.StatusOK, page, cursorErr(err, f.Cursor), func(p store.HostPage) admin.HostPage {
+		return admin.HostPage{Hosts: wireList(p.Hosts, wireHost), Total: p.Total, Next: p.Next}
+	})
 }
 
 func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {

@@ -190,3 +190,11 @@ func createdStatus(created bool) int {
 	}
 	return http.StatusOK
 }
+
+// cursorErr names the cursor when a list refused it (it expired, or was made up).
+func cursorErr(err error, cursor string) error {
+	if errors.Is(err, store.ErrInvalid) && cursor != "" {
+		return badRequest("cursor", "invalid or expired cursor: start again without it")
+	}
+	return err
+}
