@@ -67,6 +67,13 @@ type Report struct {
 	// Schedule is what the host's maintenance schedule does now (issue 16); absent from
 	// agents without one.
 	Schedule *ScheduleReport `json:"schedule,omitempty"`
+	// Networks are the host's IP addresses with their prefix length ("10.1.2.3/24"),
+	// at most MaxNetworks: the server assigns the host to a site by them. Absent keeps
+	// the ones reported before.
+	Networks []string `json:"networks,omitempty"`
+	// Repository is the repository folder the agent used this cycle ("https://mirror/
+	// waptwua/": a site repository of Rules.Repositories or the main server's).
+	Repository string `json:"repository,omitempty"`
 }
 
 // ScheduleReport is the state of the host's maintenance schedule: its next window and
@@ -152,6 +159,8 @@ const (
 	MaxTitleLen      = 1024
 	MaxErrorLen      = 4096
 	MaxPackages      = 100
+	MaxNetworks      = 64
+	MaxURLLen        = 2048
 )
 
 // FieldError names the offending field of a request: the server answers 400 with it.
@@ -164,6 +173,9 @@ func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Re
 
 // Validate checks a report field by field.
 func (r *Report) Validate() error {
+	if err := r.validateSite(); err != nil {
+		return err
+	}
 	if len(r.Updates) > MaxReportUpdates {
 		return &FieldError{"updates", fmt.Sprintf("%d updates, at most %d per report", len(r.Updates), MaxReportUpdates)}
 	}
@@ -317,6 +329,10 @@ type CommandResult struct {
 type Rules struct {
 	Rules    RawJSON   `json:"rules"`
 	Packages []Package `json:"packages,omitempty"`
+	// Repositories are the base URLs of the site repositories of the host's site, in
+	// the order to try them (RepoFolder gives each one's update folder); the main
+	// server is the implicit last. Empty: the host downloads from the main server.
+	Repositories []string `json:"repositories,omitempty"`
 }
 
 // PackagePrefix is where the server's package repository is served: repo_url

@@ -45,6 +45,7 @@ type Deps struct {
 	Updates  UpdateReader
 	Jobs     Jobs
 	Metrics  Metrics
+	Sites    SiteStore
 	// PackageRoots are the certificates uploaded rules packages must chain to
 	// (package_trusted_certs); PackageRootsSource names them in messages. Nil: packages
 	// are stored unverified and not served.

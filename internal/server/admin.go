@@ -101,6 +101,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	read("/audit", s.handleAudit)
 	s.packageRoutes(mux, read, admin)
 	s.mirrorRoutes(mux, read)
+	s.siteRoutes(read, admin)
 }
 
 // requireJSONBody refuses a change request whose body is not application/json (415),

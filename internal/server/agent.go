@@ -289,6 +289,7 @@ func storeReport(rep *api.Report, at time.Time) (store.Report, error) {
 	for _, p := range rep.Packages {
 		out.Packages = append(out.Packages, store.HostPackage{Name: p.Name, Version: p.Version, Status: p.Status, Error: p.Error})
 	}
+	out.Networks, out.Repository = rep.Networks, rep.Repository
 	seen := make(map[wu.UpdateKey]int, len(rep.Updates))
 	for i, u := range rep.Updates {
 		field := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
@@ -501,6 +502,10 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, h store.Hos
 		rs.Rules = api.RawJSON("{}")
 	}
 	if rs.Packages, err = s.hostPackages(r.Context(), h); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if rs.Repositories, err = s.hostRepositories(r.Context(), h); err != nil {
 		s.fail(w, r, err)
 		return
 	}

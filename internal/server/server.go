@@ -42,6 +42,7 @@ type Store interface {
 	store.EnrollmentTokenStore
 	store.MirrorStore
 	store.ScheduleStore
+	store.SiteStore
 	store.Pinger
 }
 
@@ -236,6 +237,7 @@ func New(st Store, opts ...Option) *Server {
 // and the tests use it to share one between the server and the console).
 func NewApp(st Store, jobs app.Jobs, m *Metrics, roots *x509.CertPool, rootsSource string, opts ...app.Option) *app.App {
 	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs,
+		Sites:        st,
 		PackageRoots: roots, PackageRootsSource: rootsSource}
 	if m != nil {
 		d.Metrics = m

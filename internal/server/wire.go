@@ -80,6 +80,7 @@ func wireHost(h store.Host) admin.Host {
 		RebootPending: h.RebootPending, LastError: h.LastError,
 		Counts: admin.StatusCounts{OK: c.OK, Pending: c.Pending, Missing: c.Missing, Discarded: c.Discarded, Error: c.Error, Superseded: c.Superseded}}
 	out.Packages = mapSlice(h.Packages, wireHostPackage)
+	out.Networks, out.Repository, out.RepositoryAt = h.Networks, h.Repository, h.RepositoryAt
 	return out
 }
 

@@ -86,6 +86,11 @@ type Host struct {
 	// UpdatePackages are the update packages of the host's last report, with their
 	// outcome (HostUpdatePackage*; GetHost only).
 	UpdatePackages []HostPackage `json:"update_packages,omitempty"`
+	// Networks are the addresses with prefix the host reported last ("10.1.2.3/24");
+	// Repository the repository folder it used last, RepositoryAt when it said so.
+	Networks     []string  `json:"networks,omitempty"`
+	Repository   string    `json:"repository,omitempty"`
+	RepositoryAt time.Time `json:"repository_at,omitzero"`
 }
 
 // StatusCounts counts a host's updates per status.
@@ -199,6 +204,10 @@ type Report struct {
 	// UpdatePackages are the update packages the host was offered, with their outcome
 	// (HostUpdatePackage*), in order; nil keeps the stored list, as for Packages.
 	UpdatePackages []HostPackage
+	// Networks are the host's addresses with prefix; nil keeps the stored ones.
+	// Repository is the repository it used; empty keeps the stored one.
+	Networks   []string
+	Repository string
 }
 
 // ReportedUpdate is the status of one update on the reporting host.

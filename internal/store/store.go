@@ -44,6 +44,7 @@ type Store interface {
 	SessionStore
 	MirrorStore
 	ScheduleStore
+	SiteStore
 	Locker
 	Pinger
 	io.Closer

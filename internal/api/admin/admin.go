@@ -150,6 +150,11 @@ type Host struct {
 	Pending bool      `json:"pending,omitempty"`
 	ResetAt time.Time `json:"reset_at,omitzero"`
 	ResetBy string    `json:"reset_by,omitempty"`
+	// Networks the host reported last; Repository the repository folder it used last
+	// (a site mirror or the main server), RepositoryAt when it said so.
+	Networks     []string  `json:"networks,omitempty"`
+	Repository   string    `json:"repository,omitempty"`
+	RepositoryAt time.Time `json:"repository_at,omitzero"`
 }
 
 // HostPage is one page of hosts.

@@ -34,6 +34,9 @@ func changeRoutes() []struct{ method, path, body string } {
 		{"POST", a + "/users", `{"username":"eve","password":"long-enough-pw","role":"admin"}`},
 		{"PATCH", a + "/users/" + ViewerUser, `{"role":"admin"}`},
 		{"DELETE", a + "/users/" + AdminUser, ""},
+		{"POST", a + "/sites", `{"name":"Lyon","repositories":["https://mirror.lyon.example"]}`},
+		{"PUT", a + "/sites/Lyon", `{"name":"Lyon","repositories":["https://mirror.lyon.example"]}`},
+		{"DELETE", a + "/sites/Lyon", ""},
 	}
 }
 
@@ -44,6 +47,7 @@ func readRoutes() []string {
 		a + "/hosts/" + hostA + "/updates", a + "/hosts/" + hostA + "/commands", a + "/tasks", a + "/cab",
 		a + "/files/needed", a + "/files/unused", a + "/repository", a + "/rules", a + "/audit",
 		a + "/mirrors",
+		a + "/sites",
 	}
 }
 

@@ -102,6 +102,7 @@ func Run(t *testing.T, open Opener) {
 		{"MirrorEnrollment", testMirrorEnrollment},
 		{"MirrorManifest", testMirrorManifest},
 		{"MirrorState", testMirrorState},
+		{"Sites", testSites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

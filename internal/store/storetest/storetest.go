@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Sessions", testSessions},
 		{"Mirrors", testMirrors},
 		{"HostSchedule", testHostSchedule},
+		{"Sites", testSites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 const hostCols = `h.uuid, h.name, h.os, h.groups, h.maturity, h.agent_version, h.credential_id,
 	h.credential_hash, h.registered_at, h.wua_status, h.last_seen, h.last_scan, h.reboot_pending,
 	h.last_error, h.n_ok, h.n_pending, h.n_missing, h.n_discarded, h.n_error, h.n_superseded,
-	h.approval, h.accepted_at, h.accepted_by, h.reset_at, h.reset_by`
+	h.approval, h.accepted_at, h.accepted_by, h.reset_at, h.reset_by,
+	h.networks, h.repository, h.repository_at`
 
 func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
 	var h store.Host
@@ -25,9 +26,11 @@ func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
 		&h.CredentialHash, sc(&h.RegisteredAt), &h.WUAStatus, sc(&h.LastSeen), sc(&h.LastScan),
 		&h.RebootPending, &h.LastError, &h.Counts.OK, &h.Counts.Pending, &h.Counts.Missing,
 		&h.Counts.Discarded, &h.Counts.Error, &h.Counts.Superseded,
-		&approval, sc(&h.AcceptedAt), &h.AcceptedBy, sc(&h.ResetAt), &h.ResetBy}
+		&approval, sc(&h.AcceptedAt), &h.AcceptedBy, sc(&h.ResetAt), &h.ResetBy,
+		c.D.ScanList(&h.Networks), &h.Repository, sc(&h.RepositoryAt)}
 	err := r.Scan(append(dest, extra...)...)
 	nilEmpty(&h.Groups)
+	nilEmpty(&h.Networks)
 	h.Pending = approval == approvalPending
 	return h, err
 }

@@ -144,7 +144,7 @@ func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r stor
 	if err != nil {
 		return fmt.Errorf("update host: %w", err)
 	}
-	return nil
+	return c.writeHostSiteFacts(ctx, tx, hostPK, r)
 }
 
 // UpdateUpsertSet is the ON CONFLICT clause rewriting a stored update row with the
