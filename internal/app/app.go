@@ -46,6 +46,8 @@ type Deps struct {
 	Jobs     Jobs
 	Metrics  Metrics
 	Sites    SiteStore
+	// Schedules reads the hosts' maintenance schedules (nil: none shown).
+	Schedules ScheduleReader
 	// PackageRoots are the certificates uploaded rules packages must chain to
 	// (package_trusted_certs); PackageRootsSource names them in messages. Nil: packages
 	// are stored unverified and not served.

@@ -45,6 +45,7 @@ type dashboardData struct {
 	TasksQueued      int
 	TasksDownloading int
 	TasksFailed      int
+	PastDeadline     int // hosts with updates past their deadline
 
 	History *history
 	Pending svgChart
@@ -109,6 +110,10 @@ func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.MissingURL = Prefix + "updates?needed=yes&downloaded=no"
+	if d.PastDeadline, err = c.deps.App.HostsPastDeadline(r.Context()); err != nil {
+		c.fail(w, r, fmt.Errorf("count hosts past their deadline: %w", err))
+		return
+	}
 	if c.deps.Cache != nil {
 		if u, err := c.deps.Cache.Usage(); err == nil {
 			d.Cache = &u

@@ -98,7 +98,7 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 // roots may be nil.
 func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool, opts ...app.Option) *app.App {
 	t.Helper()
-	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, PackageRoots: roots,
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, PackageRoots: roots, Schedules: st,
 		PackageRootsSource: "test CA"}
 	a, err := app.New(d, append([]app.Option{app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
 		app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)

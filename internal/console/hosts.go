@@ -98,8 +98,10 @@ type hostsQuery struct {
 	Search string
 	Status string // agent-level WUA status, exact
 	State  string // compliance bucket
-	Page   int
-	After  string
+	// Deadline keeps the hosts with updates past their deadline (deadline=past).
+	Deadline bool
+	Page     int
+	After    string
 }
 
 func (hq hostsQuery) values() url.Values {
@@ -112,6 +114,9 @@ func (hq hostsQuery) values() url.Values {
 	}
 	if hq.State != "" {
 		v.Set("state", hq.State)
+	}
+	if hq.Deadline {
+		v.Set("deadline", "past")
 	}
 	return v
 }
@@ -160,6 +165,7 @@ func parseHostsQuery(q url.Values) hostsQuery {
 	if s := strParam(q, "state"); bucketLabels[s] != "" {
 		hq.State = s
 	}
+	hq.Deadline = strParam(q, "deadline") == "past"
 	return hq
 }
 
@@ -201,10 +207,21 @@ func (c *Console) hostPage(r *http.Request, hq *hostsQuery, size int) (rows []ho
 		if err != nil {
 			return nil, 0, "", err
 		}
+		var late map[string]bool // hosts past their deadline, when filtered on it
+		if hq.Deadline {
+			p, err := c.deps.Store.ListHosts(r.Context(), store.HostFilter{PastDeadline: true, Limit: maxFleetHosts})
+			if err != nil {
+				return nil, 0, "", fmt.Errorf("list hosts past their deadline: %w", err)
+			}
+			late = map[string]bool{}
+			for _, h := range p.Hosts {
+				late[h.UUID] = true
+			}
+		}
 		var sel []hostRow
 		for _, h := range hosts {
 			row := c.rowOfHost(h)
-			if row.Bucket != hq.State || (hq.Status != "" && h.WUAStatus != hq.Status) ||
+			if row.Bucket != hq.State || (late != nil && !late[h.UUID]) || (hq.Status != "" && h.WUAStatus != hq.Status) ||
 				(hq.Search != "" && !strings.Contains(strings.ToLower(h.Name+" "+h.UUID), strings.ToLower(hq.Search))) {
 				continue
 			}
@@ -215,7 +232,7 @@ func (c *Console) hostPage(r *http.Request, hq *hostsQuery, size int) (rows []ho
 		from := (hq.Page - 1) * size
 		return sel[from:min(from+size, len(sel))], len(sel), "", nil
 	}
-	f := store.HostFilter{Search: hq.Search, WUAStatus: hq.Status, Limit: size}
+	f := store.HostFilter{Search: hq.Search, WUAStatus: hq.Status, PastDeadline: hq.Deadline, Limit: size}
 	var page store.HostPage
 	if hq.After != "" && hq.Page > 1 {
 		f.Cursor = hq.After
@@ -259,6 +276,9 @@ type hostDetail struct {
 	Commands  []store.Command
 	Active    bool // a command is pending or sent: the live part polls
 	CSV       string
+	// Schedule is the maintenance schedule of the host's last report (ReportedAt zero:
+	// none reported).
+	Schedule store.HostSchedule
 }
 
 type statusCount struct {
@@ -311,6 +331,9 @@ func (c *Console) hostDetail(r *http.Request) (*hostDetail, error) {
 		if cmd.Status == store.CommandPending || cmd.Status == store.CommandSent {
 			d.Active = true
 		}
+	}
+	if d.Schedule, err = c.deps.App.HostSchedule(r.Context(), h.UUID); err != nil {
+		return nil, fmt.Errorf("host %s schedule: %w", h.Name, err)
 	}
 	return d, nil
 }

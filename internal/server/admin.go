@@ -392,7 +392,12 @@ func (s *Server) handleGetHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, admin.HostDetail{Host: wireHost(h), Commands: wireList(cmds, wireCommand)})
+	sched, err := s.app.HostSchedule(r.Context(), uuid)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, admin.HostDetail{Host: wireHost(h), Commands: wireList(cmds, wireCommand), Schedule: wireHostSchedule(sched)})
 }
 
 func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/api/admin"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -26,6 +27,21 @@ func hostSchedule(rep *api.ScheduleReport, at time.Time) store.HostSchedule {
 	}
 	for _, e := range rep.Events {
 		out.Events = append(out.Events, store.ScheduleEvent{At: e.At, Kind: e.Kind, Text: e.Text})
+	}
+	return out
+}
+
+// wireHostSchedule is a host's schedule on the admin API (nil when it never reported one).
+func wireHostSchedule(s store.HostSchedule) *admin.HostSchedule {
+	if s.ReportedAt.IsZero() {
+		return nil
+	}
+	out := &admin.HostSchedule{ReportedAt: s.ReportedAt, NextWindowStart: s.NextWindowStart, NextWindowEnd: s.NextWindowEnd,
+		NextDeadline: s.NextDeadline, PastDeadline: s.PastDeadline, Reboot: s.Reboot, RebootAt: s.RebootAt,
+		RebootSince: s.RebootSince, Postponed: s.Postponed, PolicyError: s.PolicyError,
+		Lines: append([]string{}, s.Lines...), Events: make([]admin.ScheduleEvent, 0, len(s.Events))}
+	for _, e := range s.Events {
+		out.Events = append(out.Events, admin.ScheduleEvent{At: e.At, Kind: e.Kind, Text: e.Text})
 	}
 	return out
 }

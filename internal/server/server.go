@@ -236,7 +236,7 @@ func New(st Store, opts ...Option) *Server {
 // NewApp builds the application layer on a store that has every role (cmd/waptserver
 // and the tests use it to share one between the server and the console).
 func NewApp(st Store, jobs app.Jobs, m *Metrics, roots *x509.CertPool, rootsSource string, opts ...app.Option) *app.App {
-	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs,
+	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, Schedules: st,
 		Sites:        st,
 		PackageRoots: roots, PackageRootsSource: rootsSource}
 	if m != nil {

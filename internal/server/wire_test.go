@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openwua/waptwua/internal/api/admin"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -71,6 +72,13 @@ func TestWireContract(t *testing.T) {
 		{"cab sync", wireCabSync(store.CabSync{ID: 1, StartedAt: at, UpdatedAt: at, CabDate: at, Size: 1, SHA1: "s",
 			Status: store.CabFinished, Reason: "r", Error: "e"}),
 			[]string{"cab_date", "error", "id", "reason", "sha1", "size", "started_at", "status", "updated_at"}},
+		{"host schedule", wireHostSchedule(store.HostSchedule{ReportedAt: at, NextWindowStart: at, NextWindowEnd: at, NextDeadline: at,
+			PastDeadline: 1, Reboot: "ask", RebootAt: at, RebootSince: at, Postponed: 1, PolicyError: "e", Lines: []string{"l"},
+			Events: []store.ScheduleEvent{{At: at, Kind: "held", Text: "t"}}}),
+			[]string{"events", "lines", "next_deadline", "next_window_end", "next_window_start", "past_deadline", "policy_error",
+				"postponed", "reboot", "reboot_at", "reboot_since", "reported_at"}},
+		{"host detail", admin.HostDetail{Schedule: wireHostSchedule(store.HostSchedule{ReportedAt: at})},
+			[]string{"commands", "host", "schedule"}},
 		{"update", wireUpdate(store.UpdateInfo{Update: wu.Update{UpdateID: "u"}, Source: "catalog", DownloadedOn: at, Superseded: true,
 			HostsNeeding: 1, HostsInstalled: 1, ImportedAt: at, ChangedAt: at, FileStates: []store.UpdateFile{{}}}),
 			nil}, // checked below: wu.Update's keys plus the server's

@@ -168,6 +168,35 @@ type HostPage struct {
 type HostDetail struct {
 	Host     Host      `json:"host"`
 	Commands []Command `json:"commands"`
+	// Schedule is the maintenance schedule of the host's last report (issue 16); absent
+	// when it never reported one.
+	Schedule *HostSchedule `json:"schedule,omitempty"`
+}
+
+// HostSchedule is what a host's maintenance schedule does: its next window and
+// deadline, how many pending updates are past their deadline, the reboot state
+// ("", needed, wait, ask, countdown), the refused policy naming the key, the
+// explanation, and the last decisions, newest first.
+type HostSchedule struct {
+	ReportedAt      time.Time       `json:"reported_at"`
+	NextWindowStart time.Time       `json:"next_window_start,omitzero"`
+	NextWindowEnd   time.Time       `json:"next_window_end,omitzero"`
+	NextDeadline    time.Time       `json:"next_deadline,omitzero"`
+	PastDeadline    int             `json:"past_deadline"`
+	Reboot          string          `json:"reboot"`
+	RebootAt        time.Time       `json:"reboot_at,omitzero"`
+	RebootSince     time.Time       `json:"reboot_since,omitzero"`
+	Postponed       int             `json:"postponed"`
+	PolicyError     string          `json:"policy_error,omitempty"`
+	Lines           []string        `json:"lines"`
+	Events          []ScheduleEvent `json:"events"`
+}
+
+// ScheduleEvent is one decision of a host's schedule.
+type ScheduleEvent struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text,omitempty"`
 }
 
 // File is one update file and its cache state.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/openwua/waptwua/internal/api/admin"
+	"github.com/openwua/waptwua/internal/server"
 )
 
 // testReportSchedule: the schedule part of a report (issue 16) is stored for the host,
@@ -34,6 +37,16 @@ func testReportSchedule(t *testing.T, open Opener) {
 	if n, err := e.Store.CountPastDeadline(context.Background()); err != nil || n != 1 {
 		t.Errorf("hosts past their deadline: %d, %v", n, err)
 	}
+	// The admin API's host detail shows it to a viewer.
+	r := e.Do("GET", server.AdminPrefix+"/hosts/"+hostA, Viewer, nil)
+	Want(t, r, http.StatusOK, "host detail")
+	var hd admin.HostDetail
+	r.JSON(t, &hd)
+	if hd.Schedule == nil || hd.Schedule.Reboot != "ask" || hd.Schedule.PastDeadline != 1 || len(hd.Schedule.Events) != 2 ||
+		hd.Schedule.Events[0].Text != "the user postponed (2 of 3)" || hd.Schedule.ReportedAt.IsZero() {
+		t.Errorf("host detail schedule %s", r.Body)
+	}
+	Want(t, e.Do("GET", server.AdminPrefix+"/hosts/"+hostA, nil, nil), http.StatusUnauthorized, "host detail without credentials")
 
 	tests := []struct{ desc, sched, field string }{
 		{"unknown reboot state", `"schedule":{"reboot":"soon"}`, "schedule.reboot"},
