@@ -65,5 +65,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newPackagesCmd())
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newAgentInstallerCmd())
+	root.AddCommand(newMirrorCmd())
 	return root
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/server/servertest"
-	"github.com/openwua/waptwua/internal/store/sqlite"
+	"github.com/openwua/waptwua/internal/store/sqlite/sqlitetest"
 )
 
 func rulesCLI(args ...string) (int, string, string) {
@@ -315,15 +315,4 @@ func TestRulesPublish(t *testing.T) {
 }
 
 // openSQLite opens a fresh, migrated SQLite store for the HTTP suite's environment.
-func openSQLite(t *testing.T) server.Store {
-	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "waptserver.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func openSQLite(t *testing.T) server.Store { return sqlitetest.Open(t) }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -217,13 +216,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var tlsCert *tls.Certificate
-	if cfg.TLSCert != "" {
-		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls_cert %s / tls_key %s: %w (both must be PEM files: the certificate chain and its private key)", cfg.TLSCert, cfg.TLSKey, err)
-		}
-		tlsCert = &c
+	tlsCert, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -333,32 +328,14 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	scheme := "http"
 	if tlsCert != nil {
 		scheme = "https"
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*tlsCert}}
 	}
 	log.Info("waptserver listening", slog.String("url", scheme+"://"+ln.Addr().String()), slog.String("database", desc),
 		slog.String("repository", rp.Dir()), slog.String("data", cfg.Data), slog.Bool("jobs", !o.noJobs))
-
-	serveErr := make(chan error, 1)
-	go func() {
-		if tlsCert != nil {
-			serveErr <- hs.ServeTLS(ln, "", "")
-		} else {
-			serveErr <- hs.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	err = hs.Shutdown(shutdownCtx)
+	err = serveHTTP(ctx, hs, ln, tlsCert, log)
 	stopJobs()
 	jobsDone.Wait()
 	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return err
 	}
 	log.Info("stopped")
 	return nil

@@ -104,6 +104,10 @@ func rules() map[string]rule {
 		"internal/agent":             {only: join(domain, []string{"internal/upstream", "internal/repo", "internal/wua", "internal/action"}), never: join(except(adapters, "internal/agent"), application, []string{"internal/store"}, concrete, []string{"cmd"})},
 		"internal/archtest":          {only: []string{}},
 		"internal/store/storetest":   {only: []string{"internal/wu", "internal/store"}},
+
+		// The site repository: an HTTP client of the main server and a file server on
+		// the repository folder; never the store nor another adapter.
+		"internal/mirror": {only: []string{"internal/wu", "internal/api", "internal/repo"}},
 	}
 }
 

@@ -332,6 +332,9 @@ func (s *Server) manifest(ctx context.Context, scope, site string) (api.MirrorMa
 	var needed map[string]bool
 	if scope == api.ScopeNeeded {
 		files, err := s.store.(SiteHosts).NeededFilesForSite(ctx, site)
+		if errors.Is(err, store.ErrNotFound) {
+			return man, badRequest("scope", "the mirror's site %q is not defined on this server: create it (console, Repositories) or enroll the mirror with an existing site", site)
+		}
 		if err != nil {
 			return man, fmt.Errorf("files needed by site %q: %w", site, err)
 		}
