@@ -24,7 +24,9 @@ import (
 	"github.com/openwua/waptwua/internal/mirror"
 	"github.com/openwua/waptwua/internal/server"
 	"github.com/openwua/waptwua/internal/server/servertest"
+	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/store/sqlite/sqlitetest"
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 func openSQLite(t *testing.T) server.Store { return sqlitetest.Open(t) }
@@ -366,5 +368,48 @@ func waitFor(t *testing.T, ok func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestScopeNeeded: with scope = needed the mirror holds the catalog and only the files
+// that the hosts of its site need (the main server computes them from the sites).
+func TestScopeNeeded(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	needed, other := []byte("needed by lyon"), []byte("needed by paris only")
+	nameA, nameB := updateName(1, needed), updateName(2, other)
+	upd := func(id, name string, data []byte) wu.Update {
+		h := sha1.Sum(data)
+		return wu.Update{UpdateID: id, RevisionNumber: 1, RevisionID: 1, Title: "update " + name, Created: w.now,
+			Files: []wu.File{{Name: name, Size: int64(len(data)), SHA1: hex.EncodeToString(h[:]), URL: "http://download.windowsupdate.com/d/" + name}}}
+	}
+	if _, err := w.main.Store.ImportCatalog(ctx, store.CatalogImport{At: w.now, Updates: store.UpdatesOf([]wu.Update{
+		upd(servertest.UpdateA, nameA, needed), upd(servertest.UpdateB, nameB, other)})}); err != nil {
+		t.Fatal(err)
+	}
+	hostLyon, hostParis := "4C4C4544-0034-3910-8044-B4C04F4A4D32", "4C4C4544-0035-3910-8044-B4C04F4A4D33"
+	servertest.Want(t, w.main.Do("POST", server.AdminPrefix+"/sites", servertest.Admin,
+		map[string]any{"name": "lyon", "repositories": []string{"http://mirror.lyon.example"}, "hosts": []string{hostLyon}}), http.StatusCreated, "create site")
+	report := func(host, update string) {
+		cred := w.main.Register(host)
+		servertest.Want(t, w.main.Report(host, cred, api.Report{Full: true, WUAStatus: "PENDING_UPDATES", Updates: []api.UpdateStatus{
+			{UpdateID: update, RevisionNumber: 1, Status: wu.StatusMissing}}}), http.StatusNoContent, "report")
+	}
+	report(hostLyon, servertest.UpdateA)
+	report(hostParis, servertest.UpdateB)
+	w.put(nameA, needed)
+	w.put(nameB, other)
+	w.putCab(cab(40<<10, 'c'))
+
+	m := w.mirror(func(c *mirror.Config) { c.Scope = api.ScopeNeeded })
+	res, err := m.Once(ctx)
+	if err != nil || res.Files != 2 || res.Downloaded != 2 {
+		t.Fatalf("Once = %+v, %v", res, err)
+	}
+	dir := filepath.Join(w.data, "waptwua")
+	for name, want := range map[string]bool{nameA: true, "wsusscn2.cab": true, "wsusscn2.cab.sha1": true, nameB: false} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s on the mirror: %v, want present %v", name, err, want)
+		}
 	}
 }
