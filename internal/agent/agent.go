@@ -70,6 +70,9 @@ type Agent struct {
 	notifier Notifier
 	rebooter Rebooter
 
+	// networks lists the host's addresses for the report (site assignment).
+	networks Networks
+
 	mu sync.Mutex // one cycle at a time
 	// liveScanKey is the scan key of the last scan made through wua by this process:
 	// WUA backends act only on updates their own last scan returned.
@@ -143,6 +146,7 @@ func New(cfg *config.Agent, w WUA, client *Client, dataDir string, opts ...Optio
 		cfg: cfg, wua: w, client: client, dataDir: abs,
 		svc: noService{}, policy: noPolicy{}, disk: OSDiskSpace{}, clock: wu.SystemClock{},
 		log: slog.Default(), minFree: DefaultMinFreeBytes, fullEvery: DefaultFullReportInterval,
+		networks: InterfaceNetworks,
 	}
 	for _, o := range opts {
 		o(a)
@@ -245,6 +249,9 @@ type cycle struct {
 	polErr  error
 	// userOn: a user is logged on (asked of the Notifier for the reboot policy).
 	userOn bool
+	// repos are the repositories update files come from this cycle, in order: the
+	// first site repository that answered, those after it, the main one last.
+	repos []*Client
 }
 
 // failWith records a problem; status (when not "") is an agent-level failure status,

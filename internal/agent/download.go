@@ -56,6 +56,7 @@ func (a *Agent) download(ctx context.Context, c *cycle) {
 		return
 	}
 	urls := downloadURLs(st.Scan)
+	a.pickRepositories(ctx, c)
 	for _, i := range todo {
 		s := &st.Updates[i]
 		if s.Status == wu.StatusMissing && a.direct == nil {
@@ -66,7 +67,7 @@ func (a *Agent) download(ctx context.Context, c *cycle) {
 			if ctx.Err() != nil {
 				return
 			}
-			if _, err := a.fetchUpdateFile(ctx, name, urls[strings.ToLower(name)], s.Status == wu.StatusMissing); err != nil {
+			if _, err := a.fetchUpdateFile(ctx, c, name, urls[strings.ToLower(name)], s.Status == wu.StatusMissing); err != nil {
 				a.log.Warn("download failed", slog.String("file", name), slog.String("update", s.key()), slog.Any("err", err))
 				c.errs = append(c.errs, fmt.Errorf("download %s for %s: %w", name, describe(s), err))
 				ok = false
@@ -113,7 +114,7 @@ func downloadURLs(scan []wua.Update) map[string]string {
 
 // fetchUpdateFile makes cache/<name> hold the verified file and returns its path.
 // onlyDirect skips the repository (the file is known to be missing there).
-func (a *Agent) fetchUpdateFile(ctx context.Context, name, msURL string, onlyDirect bool) (string, error) {
+func (a *Agent) fetchUpdateFile(ctx context.Context, c *cycle, name, msURL string, onlyDirect bool) (string, error) {
 	if !safeName(name) {
 		return "", fmt.Errorf("%q is not a plain file name (refused)", name)
 	}
@@ -146,16 +147,14 @@ func (a *Agent) fetchUpdateFile(ctx context.Context, name, msURL string, onlyDir
 		return direct(nil)
 	}
 	part := final + ".part"
-	res, err := fetchResumable(ctx, a.client, name, part, partSize(part), "", nil, a.progressFor(name))
-	if err != nil {
+	if err := a.fetchFromRepositories(ctx, c, name, sha, part); err != nil {
 		if a.cfg.WUA.AllowDirectDownload && errors.Is(err, ErrUnreachable) {
 			return direct(err)
 		}
+		if errors.Is(err, errWrongContent) {
+			return "", fmt.Errorf("%w (the repository copy is damaged; the next cycle retries)", err)
+		}
 		return "", err
-	}
-	if res.SHA1 != sha {
-		_ = os.Remove(part)
-		return "", fmt.Errorf("%s: downloaded content has SHA-1 %s, its name says %s: deleted (the repository copy is damaged; the next cycle retries)", name, res.SHA1, sha)
 	}
 	if err := os.Rename(part, final); err != nil {
 		return "", fmt.Errorf("%s: %w", final, err)

@@ -290,6 +290,7 @@ type fakeServer struct {
 	cabSHA1      string // served as wsusscn2.cab.sha1; "" = the cab's real SHA-1
 	rules        string // effective rules JSON
 	packages     []api.Package
+	repositories []string // the site repositories of the rules answer
 	reports      []api.Report
 	requests     []string // "METHOD path [Range]"
 	commands     []api.Command
@@ -436,7 +437,7 @@ func (f *fakeServer) reportCount() int {
 
 func (f *fakeServer) rulesH(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	body, _ := json.Marshal(api.Rules{Rules: api.RawJSON(f.rules), Packages: f.packages})
+	body, _ := json.Marshal(api.Rules{Rules: api.RawJSON(f.rules), Packages: f.packages, Repositories: f.repositories})
 	f.mu.Unlock()
 	sum := sha1.Sum(body) //nolint:gosec
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`

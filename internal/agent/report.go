@@ -41,6 +41,7 @@ func (a *Agent) report(ctx context.Context, c *cycle) error {
 		current[s.key()] = fingerprint(u)
 		all = append(all, u)
 	}
+	rep.Networks, rep.Repository = a.hostNetworks(), st.Repository
 	rep.Schedule = scheduleReport(st)
 	agentFP := fingerprint(rep) // the host-level fields: Updates is still empty
 	events := unreportedEvents(st, st.Report.EventsAcked)

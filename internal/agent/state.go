@@ -69,6 +69,9 @@ type State struct {
 	InstalledAt   map[string]time.Time `json:"installed_at,omitempty"`
 
 	Report ReportState `json:"report"`
+	// Repository is the repository folder update files came from last (a site
+	// repository or the main one), reported to the server.
+	Repository string `json:"repository,omitempty"`
 
 	// LastDownloadRun and LastInstallRun are when the scheduled jobs last ran.
 	LastDownloadRun time.Time `json:"last_download_run,omitzero"`
