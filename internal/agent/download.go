@@ -123,7 +123,7 @@ func (a *Agent) fetchUpdateFile(ctx context.Context, c *cycle, name, msURL strin
 	if a.isLocal(name) {
 		return final, nil
 	}
-	sha := wua.SHA1FromFileName(name)
+	sha := wu.SHA1FromFileName(name)
 	if sha == "" {
 		return "", fmt.Errorf("%s: %w: its name does not end with _<sha1> like Microsoft's files", name, ErrUnverifiable)
 	}

@@ -165,7 +165,7 @@ func (f *fakeWUA) CopyToCache(_ context.Context, key wu.UpdateKey, files []strin
 		if err != nil {
 			return err
 		}
-		if want := wua.SHA1FromFileName(filepath.Base(p)); got != want {
+		if want := wu.SHA1FromFileName(filepath.Base(p)); got != want {
 			return fmt.Errorf("copy %s: SHA-1 %s, want %s", p, got, want)
 		}
 	}

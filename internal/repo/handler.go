@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // Handler serves the visible files as "/<name>", with Range, ETag, Last-Modified and
@@ -47,7 +49,7 @@ func (r *Repo) serveName(w http.ResponseWriter, req *http.Request, name string) 
 	h := w.Header()
 	h.Set("Content-Type", contentType(name))
 	h.Set("X-Content-Type-Options", "nosniff")
-	sha1 := SHA1FromName(name)
+	sha1 := wu.SHA1FromFileName(name)
 	if sha1 != "" {
 		// The name is the content's digest: the file never changes under it.
 		h.Set("ETag", `"`+sha1+`"`)

@@ -86,36 +86,6 @@ func NameFromURL(rawURL string) (string, error) {
 	return base, nil
 }
 
-// SHA1FromName returns the lower-case hex SHA-1 that Microsoft puts at the end of
-// update file names ("windows10.0-kb5034441-x64_<sha1>.cab"), or "".
-func SHA1FromName(name string) string {
-	stem := name
-	if i := strings.LastIndexByte(name, '.'); i > 0 {
-		stem = name[:i]
-	}
-	if len(stem) < 41 || stem[len(stem)-41] != '_' {
-		return ""
-	}
-	h := strings.ToLower(stem[len(stem)-40:])
-	if !isHex(h, 40) {
-		return ""
-	}
-	return h
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // syncDir makes renames in the folder durable. Windows cannot sync a directory; NTFS's
 // journal covers the rename there.
 func (r *Repo) syncDir() {

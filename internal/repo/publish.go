@@ -13,6 +13,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // Work files of the catalog publication, all in .tmp/.
@@ -253,7 +255,7 @@ func (r *Repo) repairSidecar(why string) error {
 
 func validSidecar(b []byte) bool {
 	s := strings.TrimSpace(string(b))
-	return isHex(s, 40)
+	return wu.IsHex(s, 40)
 }
 
 // sha1Of returns the lower-case hex SHA-1 of the file name of the root.

@@ -61,12 +61,12 @@ func WantFile(name string, size int64, sha1Hex, sha256Hex string) (Want, error) 
 		Size:     max(size, 0),
 		SHA1:     strings.ToLower(strings.TrimSpace(sha1Hex)),
 		SHA256:   strings.ToLower(strings.TrimSpace(sha256Hex)),
-		NameSHA1: SHA1FromName(name),
+		NameSHA1: wu.SHA1FromFileName(name),
 	}
 	switch {
-	case w.SHA1 != "" && !isHex(w.SHA1, 40):
+	case w.SHA1 != "" && !wu.IsHex(w.SHA1, 40):
 		return Want{}, fmt.Errorf("update file %q: catalog SHA-1 %q is not 40 hex digits (malformed catalog entry)", name, sha1Hex)
-	case w.SHA256 != "" && !isHex(w.SHA256, 64):
+	case w.SHA256 != "" && !wu.IsHex(w.SHA256, 64):
 		return Want{}, fmt.Errorf("update file %q: catalog SHA-256 %q is not 64 hex digits (malformed catalog entry)", name, sha256Hex)
 	case w.SHA1 != "" && w.NameSHA1 != "" && w.SHA1 != w.NameSHA1:
 		return Want{}, fmt.Errorf("update file %q: %w: catalog SHA-1 %s differs from the SHA-1 in the name; no download can match both (refresh the catalog)", name, ErrCatalogMismatch, w.SHA1)

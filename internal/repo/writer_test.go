@@ -227,8 +227,8 @@ func TestNameRules(t *testing.T) {
 		"x_" + h[:39] + ".cab": "",
 		"mpam-fe.exe":          "",
 	} {
-		if got := SHA1FromName(in); got != want {
-			t.Errorf("SHA1FromName(%q) = %q, want %q", in, got, want)
+		if got := wu.SHA1FromFileName(in); got != want {
+			t.Errorf("wu.SHA1FromFileName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

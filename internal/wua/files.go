@@ -3,7 +3,6 @@ package wua
 import (
 	"fmt"
 	"net/url"
-	"path"
 	"sort"
 	"strings"
 
@@ -24,17 +23,6 @@ func FileNameFromURL(rawURL string) string {
 		p = p[i+1:]
 	}
 	return p
-}
-
-// SHA1FromFileName returns the lower-case hex SHA-1 that Microsoft puts at the end of
-// update file names ("..._<40 hex>.cab"), or "" when the name has none.
-func SHA1FromFileName(name string) string {
-	base := strings.TrimSuffix(name, path.Ext(name))
-	i := strings.LastIndexByte(base, '_')
-	if i < 0 || len(base)-i-1 != 40 || !isHex(base[i+1:]) {
-		return ""
-	}
-	return strings.ToLower(base[i+1:])
 }
 
 // Assignment is the list of local files for one bundled update (the unit of

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // HResult is a COM/Windows result code as WUA reports it (IInstallationResult.HResult,
@@ -270,7 +272,7 @@ func (h HResult) ServiceUnavailable() bool { return hresults[h].kind == kindServ
 func ParseHResult(s string) (HResult, error) {
 	t := strings.TrimSpace(s)
 	hex := strings.TrimPrefix(strings.TrimPrefix(t, "0x"), "0X")
-	if hex != t || len(t) == 8 && isHex(t) {
+	if hex != t || wu.IsHex(t, 8) {
 		if v, err := strconv.ParseUint(hex, 16, 32); err == nil {
 			return HResult(v), nil
 		}
@@ -278,15 +280,6 @@ func ParseHResult(s string) (HResult, error) {
 		return HResult(uint32(v)), nil
 	}
 	return 0, fmt.Errorf("HRESULT %q: want a hexadecimal code like 0x80240022 or a decimal one like -2145124318", s)
-}
-
-func isHex(s string) bool {
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Error is a failed WUA operation with its HRESULT. errors.Is matches ErrBusy,

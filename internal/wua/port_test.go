@@ -167,7 +167,7 @@ func TestFileNames(t *testing.T) {
 		if name != tt.name {
 			t.Errorf("FileNameFromURL(%q) = %q, want %q", tt.url, name, tt.name)
 		}
-		if got := SHA1FromFileName(name); got != tt.sha1 {
+		if got := wu.SHA1FromFileName(name); got != tt.sha1 {
 			t.Errorf("SHA1FromFileName(%q) = %q, want %q", name, got, tt.sha1)
 		}
 	}

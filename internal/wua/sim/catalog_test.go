@@ -155,7 +155,7 @@ func TestSimOverSynthesizedCatalog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := wua.SHA1FromFileName(d.FileName); got != "" && got != sf.SHA1 {
+		if got := wu.SHA1FromFileName(d.FileName); got != "" && got != sf.SHA1 {
 			t.Errorf("%s: name digest %s, file digest %s", d.FileName, got, sf.SHA1)
 		}
 		paths = append(paths, p)
