@@ -17,10 +17,18 @@
 # When initdb is missing, root installs the Debian package postgresql with apt-get;
 # others get SQLite only.
 #
+# Reports are lean and gzipped, as the agent sends them (wuafleet --lean --gzip; the
+# server asks for the description of the updates it does not know, which the first hosts
+# send). With AGAIN=1 (the default) every host then sends the same report once more: the
+# unchanged-report path, printed apart (reports/s, p99).
+#
 # Environment: HOSTS (10000), UPDATES (150), CONCURRENCY (32), RUNS (1; 3 for medians),
 # BACKENDS ("sqlite postgres"), CATALOG (a "waptserver catalog dump" file to take update
 # ids from; default synthetic ones), POOL (distinct updates in the fleet; default
-# 2 x UPDATES, or the whole CATALOG), SEED (1), KEEP=1 to keep the work folder.
+# 2 x UPDATES, or the whole CATALOG), SEED (1), KEEP=1 to keep the work folder,
+# AGAIN (1), FLEET_ARGS (more wuafleet ingest arguments, e.g. "--lean=false --gzip=false"),
+# WAPTSERVER and WUAFLEET (prebuilt binaries to time instead of building them, e.g. an
+# older version's: then set AGAIN=0 if its wuafleet has no --again).
 # Quick check: HOSTS=1000 bench/ingest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +42,10 @@ CATALOG=${CATALOG:-}
 POOL=${POOL:-0}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
+AGAIN=${AGAIN:-1}
+FLEET_ARGS=${FLEET_ARGS:-}
+WAPTSERVER=${WAPTSERVER:-}
+WUAFLEET=${WUAFLEET:-}
 SECRET=bench-enrollment-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-bench.XXXXXX")
@@ -190,6 +202,9 @@ ingest() {
 		--concurrency "$CONCURRENCY" --seed "$SEED" --pool "$POOL" --progress 30s)
 	if [ -n "$CATALOG" ]; then args+=(--catalog "$CATALOG"); else args+=(--synthetic); fi
 	if [ ! -s "$csv" ]; then args+=(--csv "$csv"); fi
+	if [ "$AGAIN" = 1 ]; then args+=(--again); fi
+	# shellcheck disable=SC2206 # FLEET_ARGS is split on purpose
+	args+=($FLEET_ARGS)
 	if ! "$bin/wuafleet" "${args[@]}" >"$dir/wuafleet.out" 2>"$dir/wuafleet.log"; then
 		cat "$dir/wuafleet.log" "$dir/wuafleet.out" >&2
 		tail -n 20 "$dir/server.log" >&2
@@ -201,8 +216,8 @@ ingest() {
 
 record() { # record BACKEND FILE: append the run's figures to $work/BACKEND.runs
 	local f=$2
-	printf '%s %s %s %s\n' "$(jget reports_per_s <"$f")" "$(jget statuses_per_s <"$f")" \
-		"$(jget p99_ms <"$f")" "$(jget ingest_s <"$f")" >>"$work/$1.runs"
+	printf '%s %s %s %s %s %s\n' "$(jget reports_per_s <"$f")" "$(jget statuses_per_s <"$f")" \
+		"$(jget p99_ms <"$f")" "$(jget ingest_s <"$f")" "$(jget again_reports_per_s <"$f")" "$(jget again_p99_ms <"$f")" >>"$work/$1.runs"
 }
 
 # --- main -------------------------------------------------------------------------------
@@ -211,8 +226,8 @@ log "== ingest benchmark: $HOSTS hosts x $UPDATES updates = $((HOSTS * UPDATES))
 log "   machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
 mkdir -p "$bin"
 log "== building waptserver and wuafleet"
-go build -o "$bin/waptserver" ./cmd/waptserver
-go build -o "$bin/wuafleet" ./cmd/wuafleet
+if [ -n "$WAPTSERVER" ]; then cp "$WAPTSERVER" "$bin/waptserver"; else go build -o "$bin/waptserver" ./cmd/waptserver; fi
+if [ -n "$WUAFLEET" ]; then cp "$WUAFLEET" "$bin/wuafleet"; else go build -o "$bin/wuafleet" ./cmd/wuafleet; fi
 
 have_pg=0
 if start_pg; then
@@ -288,3 +303,11 @@ for backend in $BACKENDS; do
 	ratio=$(awk -v a="$tot" -v b="$copy_s" 'BEGIN {if (b == "nan" || b <= 0) print "n/a"; else printf "%.1fx", a / b}')
 	printf '%-10s %11.1f %12.0f %9.1f %10.2f %9s %12s\n' "$backend" "$rps" "$sps" "$p99" "$tot" "$copy_s" "$ratio"
 done
+if [ "$AGAIN" = 1 ]; then
+	echo "the same reports again (unchanged), median of $RUNS run(s):"
+	printf '%-10s %11s %9s\n' backend reports/s p99_ms
+	for backend in $BACKENDS; do
+		[ -s "$work/$backend.runs" ] || continue
+		printf '%-10s %11.1f %9.1f\n' "$backend" "$(awk '{print $5}' "$work/$backend.runs" | median)" "$(awk '{print $6}' "$work/$backend.runs" | median)"
+	done
+fi

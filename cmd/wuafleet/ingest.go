@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/api"
 )
 
@@ -38,6 +40,9 @@ type ingestOptions struct {
 	seed        uint64
 	timeout     time.Duration
 	progress    time.Duration
+	lean        bool // send lean reports (api.Report.Lean), describing what the server asks for
+	gzip        bool // gzip the report bodies
+	again       bool // after the ingest, every host sends its report again (unchanged)
 }
 
 func newIngestCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -48,7 +53,11 @@ func newIngestCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `ingest measures how fast a waptserver takes agent reports. It registers --hosts hosts
 through the agent API (POST ` + api.PathRegister + ` with the enrollment secret), then each
 host posts one full report of --updates update statuses (POST ` + api.PathReport + `), from
---concurrency workers over keep-alive HTTP connections.
+--concurrency workers over keep-alive HTTP connections. Reports are lean and gzipped, as
+the agent sends them (--lean, --gzip): when the server answers that it does not know some
+updates, the host sends the report again with their description at once (counted in
+that report's latency). With --again every host then sends the same report once more,
+timed apart: the unchanged-report path.
 
 Each host reports --updates distinct updates drawn from a pool of --pool updates shared
 by the fleet: synthetic ones (random GUIDs, Windows 10 titles and KBs) with --synthetic,
@@ -88,6 +97,9 @@ host_uuid,update_id,revision_number,status,reason,installed_at,last_error,change
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the fleet: host UUIDs, update choice and statuses")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "timeout of one HTTP request")
 	f.DurationVar(&o.progress, "progress", 10*time.Second, "log progress this often (0: never)")
+	f.BoolVar(&o.lean, "lean", true, "send lean reports (statuses without titles, KBs, ...), then describe the updates the server names as unknown; --lean=false sends full descriptions (older servers)")
+	f.BoolVar(&o.gzip, "gzip", true, "gzip the report bodies (Content-Encoding: gzip)")
+	f.BoolVar(&o.again, "again", false, "after the ingest, every host sends the same report again, timed apart (the unchanged-report path)")
 	return cmd
 }
 
@@ -109,8 +121,16 @@ type summary struct {
 	MaxMs             float64 `json:"max_ms"`
 	MeanMs            float64 `json:"mean_ms"`
 	BytesSent         int64   `json:"bytes_sent"`
-	CSV               string  `json:"csv,omitempty"`
-	CSVRows           int64   `json:"csv_rows,omitempty"`
+	Lean              bool    `json:"lean"`
+	Gzip              bool    `json:"gzip"`
+	Described         int64   `json:"described"` // statuses sent again described, at the server's request
+	// The unchanged reports of --again.
+	AgainSeconds   float64 `json:"again_s,omitempty"`
+	AgainPerSecond float64 `json:"again_reports_per_s,omitempty"`
+	AgainP99ms     float64 `json:"again_p99_ms,omitempty"`
+	AgainUnchanged int64   `json:"again_unchanged,omitempty"` // answered unchanged (lean answers say so)
+	CSV            string  `json:"csv,omitempty"`
+	CSVRows        int64   `json:"csv_rows,omitempty"`
 }
 
 func (s *summary) print(w io.Writer) error {
@@ -124,6 +144,15 @@ ingest: %d reports x %d updates = %d statuses (pool %d, %s) in %.2f s with %d co
 		s.ReportsPerSecond, s.StatusesPerSecond, s.P50ms, s.P95ms, s.P99ms, s.MaxMs, s.MeanMs)
 	if err != nil {
 		return fmt.Errorf("write the summary: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, "  lean %v, gzip %v, %d statuses described at the server's request\n", s.Lean, s.Gzip, s.Described); err != nil {
+		return fmt.Errorf("write the summary: %w", err)
+	}
+	if s.AgainSeconds > 0 {
+		if _, err := fmt.Fprintf(w, "again (same reports): %.2f s, %.1f reports/s, p99 %.1f ms, %d answered unchanged\n",
+			s.AgainSeconds, s.AgainPerSecond, s.AgainP99ms, s.AgainUnchanged); err != nil {
+			return fmt.Errorf("write the summary: %w", err)
+		}
 	}
 	if s.CSV != "" {
 		if _, err := fmt.Fprintf(w, "csv: %d rows written to %s\n", s.CSVRows, s.CSV); err != nil {
@@ -208,22 +237,36 @@ func runIngest(ctx context.Context, o ingestOptions, log *slog.Logger) (*summary
 
 	// Ingest: one full report per host.
 	latencies := make([]time.Duration, o.hosts)
-	var sent atomic.Int64
-	log.Info("posting reports", "hosts", o.hosts, "updates", o.updates, "pool", len(pool), "source", source)
+	var sent, described, unchanged atomic.Int64
+	post := func(ctx context.Context, i int, w *worker) (time.Duration, error) {
+		rep := fl.report(i)
+		full := rep
+		if o.lean {
+			rep = agent.LeanReport(rep)
+		}
+		start := time.Now()
+		ans, err := c.report(ctx, uuids[i], creds[i], &rep, o.gzip, w, &sent)
+		if err != nil {
+			return 0, err
+		}
+		if ans.Unchanged {
+			unchanged.Add(1)
+		}
+		if len(ans.Describe) > 0 {
+			again := agent.DescribeUnknown(rep, full.Updates, ans.Describe)
+			if _, err := c.report(ctx, uuids[i], creds[i], &again, o.gzip, w, &sent); err != nil {
+				return 0, err
+			}
+			described.Add(int64(len(ans.Describe)))
+		}
+		return time.Since(start), nil
+	}
+	log.Info("posting reports", "hosts", o.hosts, "updates", o.updates, "pool", len(pool), "source", source, "lean", o.lean, "gzip", o.gzip)
 	start = time.Now()
 	err = parallel(ctx, o.hosts, o.concurrency, o.progress, log, "reported", func(ctx context.Context, i int, w *worker) error {
-		rep := fl.report(i)
-		w.buf.Reset()
-		if err := json.NewEncoder(&w.buf).Encode(&rep); err != nil {
-			return fmt.Errorf("host %d: encode the report: %w", i, err)
-		}
-		sent.Add(int64(w.buf.Len()))
-		d, err := c.report(ctx, uuids[i], creds[i], w.buf.Bytes())
-		if err != nil {
-			return err
-		}
+		d, err := post(ctx, i, w)
 		latencies[i] = d
-		return nil
+		return err
 	})
 	ingestTime := time.Since(start)
 	if err != nil {
@@ -234,11 +277,29 @@ func runIngest(ctx context.Context, o ingestOptions, log *slog.Logger) (*summary
 		Hosts: o.hosts, UpdatesPerHost: o.updates, Pool: len(pool), Source: source, Concurrency: o.concurrency,
 		Statuses:        int64(o.hosts) * int64(o.updates),
 		RegisterSeconds: regTime.Seconds(), IngestSeconds: ingestTime.Seconds(), BytesSent: sent.Load(),
+		Lean: o.lean, Gzip: o.gzip, Described: described.Load(),
 	}
 	sum.ReportsPerSecond = float64(o.hosts) / ingestTime.Seconds()
 	sum.StatusesPerSecond = float64(sum.Statuses) / ingestTime.Seconds()
 	st := latencyStats(latencies)
 	sum.P50ms, sum.P95ms, sum.P99ms, sum.MaxMs, sum.MeanMs = ms(st.p50), ms(st.p95), ms(st.p99), ms(st.max), ms(st.mean)
+
+	if o.again {
+		log.Info("posting the same reports again", "hosts", o.hosts)
+		unchanged.Store(0)
+		start = time.Now()
+		err = parallel(ctx, o.hosts, o.concurrency, o.progress, log, "reported again", func(ctx context.Context, i int, w *worker) error {
+			d, err := post(ctx, i, w)
+			latencies[i] = d
+			return err
+		})
+		again := time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("ingest again: %w", err)
+		}
+		sum.AgainSeconds, sum.AgainPerSecond = again.Seconds(), float64(o.hosts)/again.Seconds()
+		sum.AgainP99ms, sum.AgainUnchanged = ms(latencyStats(latencies).p99), unchanged.Load()
+	}
 
 	if o.csv != "" {
 		n, err := writeCSV(o.csv, fl, uuids)
@@ -252,9 +313,10 @@ func runIngest(ctx context.Context, o ingestOptions, log *slog.Logger) (*summary
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// worker holds one goroutine's reusable buffer.
+// worker holds one goroutine's reusable buffer and gzip writer.
 type worker struct {
 	buf bytes.Buffer
+	zw  *gzip.Writer
 }
 
 // parallel calls fn for i in [0, n) from workers goroutines; the first error cancels the
@@ -325,7 +387,7 @@ func newClient(base string, conns int, timeout time.Duration) *client {
 }
 
 // post sends body and reads the whole answer, so that the connection is reused.
-func (c *client) post(ctx context.Context, path, token string, body []byte) (int, []byte, error) {
+func (c *client) post(ctx context.Context, path, token string, body []byte, hdr http.Header) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("POST %s: %w", path, err)
@@ -333,6 +395,9 @@ func (c *client) post(ctx context.Context, path, token string, body []byte) (int
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("User-Agent", "wuafleet")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("POST %s: %w (is the server running at %s?)", path, err, c.base)
@@ -365,7 +430,7 @@ func (c *client) register(ctx context.Context, secret string, req api.RegisterRe
 	if err != nil {
 		return api.RegisterResponse{}, fmt.Errorf("register %s: %w", req.UUID, err)
 	}
-	code, data, err := c.post(ctx, api.PathRegister, secret, body)
+	code, data, err := c.post(ctx, api.PathRegister, secret, body, nil)
 	if err != nil {
 		return api.RegisterResponse{}, err
 	}
@@ -382,20 +447,45 @@ func (c *client) register(ctx context.Context, secret string, req api.RegisterRe
 	return resp, nil
 }
 
-// report posts one report and returns the time from sending it to having read the
-// answer.
-func (c *client) report(ctx context.Context, uuid, cred string, body []byte) (time.Duration, error) {
+// report posts one report (gzipped when zip) and returns the server's answer to a lean
+// one; sent counts the bytes sent.
+func (c *client) report(ctx context.Context, uuid, cred string, rep *api.Report, zip bool, w *worker, sent *atomic.Int64) (api.ReportAnswer, error) {
 	path := strings.ReplaceAll(api.PathReport, "{uuid}", url.PathEscape(uuid))
-	start := time.Now()
-	code, data, err := c.post(ctx, path, cred, body)
-	d := time.Since(start)
+	w.buf.Reset()
+	var ans api.ReportAnswer
+	if zip {
+		if w.zw == nil {
+			w.zw = gzip.NewWriter(&w.buf)
+		} else {
+			w.zw.Reset(&w.buf)
+		}
+		if err := json.NewEncoder(w.zw).Encode(rep); err != nil {
+			return ans, fmt.Errorf("host %s: encode the report: %w", uuid, err)
+		}
+		if err := w.zw.Close(); err != nil {
+			return ans, fmt.Errorf("host %s: compress the report: %w", uuid, err)
+		}
+	} else if err := json.NewEncoder(&w.buf).Encode(rep); err != nil {
+		return ans, fmt.Errorf("host %s: encode the report: %w", uuid, err)
+	}
+	sent.Add(int64(w.buf.Len()))
+	var hdr http.Header
+	if zip {
+		hdr = http.Header{"Content-Encoding": {"gzip"}}
+	}
+	code, data, err := c.post(ctx, path, cred, w.buf.Bytes(), hdr)
 	if err != nil {
-		return d, err
+		return ans, err
 	}
 	if code/100 != 2 {
-		return d, answerError(path, code, data)
+		return ans, answerError(path, code, data)
 	}
-	return d, nil
+	if code == http.StatusOK && rep.Lean {
+		if err := json.Unmarshal(data, &ans); err != nil {
+			return ans, fmt.Errorf("POST %s: the answer to a lean report is not JSON: %w", path, err)
+		}
+	}
+	return ans, nil
 }
 
 type stats struct{ p50, p95, p99, max, mean time.Duration }

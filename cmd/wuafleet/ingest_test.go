@@ -152,10 +152,16 @@ func TestIngestAgainstServer(t *testing.T) {
 
 	csvPath := filepath.Join(dir, "statuses.csv")
 	o := ingestOptions{server: ts.URL, secret: secret, hosts: 12, updates: 25, pool: 40, concurrency: 4,
-		csv: csvPath, seed: 3, timeout: 30 * time.Second}
+		csv: csvPath, seed: 3, timeout: 30 * time.Second, lean: true, gzip: true, again: true}
 	sum, err := runIngest(ctx, o, discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The server knew none of the pool: every update was described once at least (by
+	// the first hosts that reported it), far from all 300 statuses; the reports sent again
+	// were all answered unchanged.
+	if sum.Described < 40 || sum.Described >= 12*25 || sum.AgainUnchanged != 12 || sum.AgainPerSecond <= 0 {
+		t.Errorf("lean ingest: described %d, again unchanged %d (%+v)", sum.Described, sum.AgainUnchanged, sum)
 	}
 	if sum.Statuses != 12*25 || sum.CSVRows != 12*25 || sum.Pool != 40 || sum.ReportsPerSecond <= 0 || sum.P99ms < sum.P50ms {
 		t.Errorf("summary: %+v", sum)
@@ -201,6 +207,9 @@ func TestIngestAgainstServer(t *testing.T) {
 			t.Errorf("host %s: the server holds %d statuses, want 25", h, len(got))
 		}
 		for _, u := range got {
+			if u.Title == "" {
+				t.Errorf("host %s update %s: no title: it was not described", h, u.Key.UpdateID)
+			}
 			r, ok := sent[key{h, u.Key.UpdateID}]
 			if !ok {
 				t.Errorf("host %s: the server holds %s, not in the CSV", h, u.Key.UpdateID)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -105,13 +106,44 @@ func (c *Client) hostPath(p string) (string, error) {
 	return c.server + strings.ReplaceAll(p, "{uuid}", url.PathEscape(c.cred.UUID)), nil
 }
 
-// Report posts a scan report; nil means the server acknowledged it.
-func (c *Client) Report(ctx context.Context, r *api.Report) error {
+// Report posts a scan report, gzip-compressed; a nil error means the server
+// acknowledged it. lean says the server accepts lean reports (api.LeanReportsHeader);
+// ans is its answer to a lean report.
+func (c *Client) Report(ctx context.Context, r *api.Report) (ans api.ReportAnswer, lean bool, err error) {
 	u, err := c.hostPath(api.PathReport)
 	if err != nil {
-		return err
+		return ans, false, err
 	}
-	return c.do(ctx, http.MethodPost, u, c.cred.Credential, r, nil)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(r); err != nil {
+		return ans, false, fmt.Errorf("POST %s: encode the report: %w", u, err)
+	}
+	if err := zw.Close(); err != nil {
+		return ans, false, fmt.Errorf("POST %s: compress the report: %w", u, err)
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, u, c.cred.Credential, &buf)
+	if err != nil {
+		return ans, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return ans, false, unreachable(req, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return ans, false, httpError(req, resp)
+	}
+	lean = resp.Header.Get(api.LeanReportsHeader) == "1"
+	if resp.StatusCode == http.StatusOK && r.Lean {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&ans); err != nil {
+			return ans, lean, fmt.Errorf("POST %s: answer is not the expected JSON: %w", u, err)
+		}
+		lean = lean || ans.Lean
+	}
+	return ans, lean, nil
 }
 
 // Rules fetches the host's effective server rules. With etag set, a 304 answer gives

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha1" //nolint:gosec
 	"encoding/hex"
@@ -388,7 +389,17 @@ func (f *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeServer) report(w http.ResponseWriter, r *http.Request) {
 	var rep api.Report
-	dec := json.NewDecoder(r.Body)
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			f.t.Errorf("report is not gzip: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
 		f.t.Errorf("report is not api.Report JSON: %v", err)

@@ -147,6 +147,9 @@ type ReportState struct {
 	// EventsAcked is the number (State.EventSeq) of the last schedule event the server
 	// acknowledged.
 	EventsAcked int64 `json:"events_acked,omitempty"`
+	// Lean says the server accepts lean reports (api.Report.Lean): statuses are then
+	// sent without the description of their update unless the server asks for it.
+	Lean bool `json:"lean,omitempty"`
 }
 
 // UpdateState is one update's status on this host, as reported and displayed.

@@ -74,6 +74,34 @@ type Report struct {
 	// Repository is the repository folder the agent used this cycle ("https://mirror/
 	// waptwua/": a site repository of Rules.Repositories or the main server's).
 	Repository string `json:"repository,omitempty"`
+	// Lean says the statuses carry no description of their update (title, kb, severity,
+	// classification, products) unless the server asked for it: the server answers a
+	// lean report with a ReportAnswer naming the updates it does not know, whose
+	// statuses it did not record; the agent sends them again, described. A server
+	// accepts lean reports when its answer to a report carries the header
+	// LeanReportsHeader (or is a ReportAnswer with Lean set).
+	Lean bool `json:"lean,omitempty"`
+}
+
+// LeanReportsHeader is set ("1") on the answer to every report by a server that accepts
+// lean reports.
+const LeanReportsHeader = "Waptwua-Lean-Reports"
+
+// ReportAnswer is the server's answer to a lean report (200); a report that is not
+// lean is answered 204 without a body.
+type ReportAnswer struct {
+	Lean bool `json:"lean"` // the server accepts lean reports
+	// Describe are the updates of the report the server does not know: their statuses
+	// were not recorded; send them again (full: false) with their description.
+	Describe []UpdateRef `json:"describe,omitempty"`
+	// Unchanged says the report was the host's last one: nothing was written.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// UpdateRef names one revision of an update.
+type UpdateRef struct {
+	UpdateID       string `json:"update_id"`
+	RevisionNumber int    `json:"revision_number"`
 }
 
 // ScheduleReport is the state of the host's maintenance schedule: its next window and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,11 +219,17 @@ func checkLen(field, v string, n int) error {
 	return nil
 }
 
-// handleReport records a scan report of the host.
+// handleReport records a scan report of the host. A report identical to the host's
+// last one (the same digest, see reportDigest) costs no write when the host was seen
+// less than touchEvery ago and the scan time did not move; otherwise the store compares
+// the digest again under the host's lock and, when it matches, writes only the times.
+// A lean report (api.Report.Lean) is answered with the updates the server does not know.
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Host) {
 	start := time.Now()
 	result, n := "applied", 0
 	defer func() { s.metrics.reportDone(result, time.Since(start), n) }()
+	var rep api.Report
+	var res store.ReportResult
 	err := func() error {
 		if err := checkJSONContentType(r); err != nil {
 			return err
@@ -233,20 +240,28 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 		if err != nil {
 			return err
 		}
-		var rep api.Report
 		if err := decodeStrict(data, &rep, reportLimits(s.maxReportBytes)); err != nil {
 			return err
 		}
 		if err := rep.Validate(); err != nil {
 			return err
 		}
-		sr, err := storeReport(&rep, s.now())
+		now := s.now()
+		sr, err := storeReport(&rep, now)
 		if err != nil {
 			return err
 		}
 		n = len(sr.Updates)
+		if sr.Digest, err = reportDigest(rep); err != nil {
+			return err
+		}
+		if bytes.Equal(sr.Digest, h.ReportDigest) && now.Sub(h.LastSeen) < touchEvery &&
+			(sr.ScanAt.IsZero() || sr.ScanAt.UnixMicro() == h.LastScan.UnixMicro()) {
+			res.Unchanged = true
+			return nil
+		}
 		s.logPackageErrors(r.Context(), h.UUID, rep.Packages)
-		if err := s.store.ApplyReport(r.Context(), h.UUID, sr); err != nil {
+		if res, err = s.store.RecordReport(r.Context(), h.UUID, sr); err != nil {
 			return err
 		}
 		return s.storeSchedule(r.Context(), h.UUID, rep.Schedule)
@@ -262,7 +277,41 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 		s.fail(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if res.Unchanged {
+		result = "unchanged"
+	}
+	w.Header().Set(api.LeanReportsHeader, "1")
+	if !rep.Lean {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ans := api.ReportAnswer{Lean: true, Unchanged: res.Unchanged}
+	for _, k := range res.Unknown {
+		ans.Describe = append(ans.Describe, api.UpdateRef{UpdateID: k.UpdateID, RevisionNumber: k.RevisionNumber})
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// reportDigest identifies what a report says: the SHA-256 of the JSON encoding of the
+// report as received (every field counts, so a field added to api.Report is covered
+// without a change here), except its scan time and what only matters for updates the
+// store does not know (the description in the statuses, Lean): a digest is stored only
+// when every status was recorded, so that a lean report and the same report sent again
+// with some updates described have one digest.
+func reportDigest(rep api.Report) ([]byte, error) {
+	rep.ScanAt, rep.Lean = time.Time{}, false
+	ups := make([]api.UpdateStatus, len(rep.Updates))
+	for i, u := range rep.Updates {
+		u.Title, u.KBs, u.Severity, u.Classification, u.Products = "", nil, "", "", nil
+		ups[i] = u
+	}
+	rep.Updates = ups
+	b, err := json.Marshal(&rep)
+	if err != nil {
+		return nil, fmt.Errorf("digest of the report: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
 }
 
 // storeReport turns a validated report into the store's, normalising update ids, KBs
@@ -282,7 +331,7 @@ func storeReport(rep *api.Report, at time.Time) (store.Report, error) {
 	}
 	out := store.Report{
 		At: at, ScanAt: rep.ScanAt, Name: strings.TrimSpace(rep.Name), OS: rep.OS, AgentVersion: rep.AgentVersion,
-		WUAStatus: rep.WUAStatus, RebootPending: rep.RebootPending, LastError: rep.LastError, Full: rep.Full,
+		WUAStatus: rep.WUAStatus, RebootPending: rep.RebootPending, LastError: rep.LastError, Full: rep.Full, Lean: rep.Lean,
 		Updates:  make([]store.ReportedUpdate, 0, len(rep.Updates)),
 		Packages: make([]store.HostPackage, 0, len(rep.Packages)),
 	}

@@ -26,6 +26,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge stri
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
+		// The limit applies to the decompressed bytes, counted while reading: a small
+		// body that inflates past it (a gzip bomb) is refused without being inflated.
+		tooLarge += " (the limit counts the bytes after gzip decompression)"
 		zr, err := gzip.NewReader(body)
 		if err != nil {
 			if isTooLarge(err) {

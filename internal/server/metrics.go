@@ -58,7 +58,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"route"})
 	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "waptserver_reports_total", Help: "Agent scan reports received, by result (applied, rejected, failed).",
+		Name: "waptserver_reports_total", Help: "Agent scan reports received, by result (applied; unchanged: the same as the host's last one, not written; rejected; failed).",
 	}, []string{"result"})
 	m.reportDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "waptserver_report_duration_seconds", Help: "Time to read, check and store one agent report.",

@@ -91,6 +91,9 @@ type Host struct {
 	Networks     []string  `json:"networks,omitempty"`
 	Repository   string    `json:"repository,omitempty"`
 	RepositoryAt time.Time `json:"repository_at,omitzero"`
+	// ReportDigest is Report.Digest of the host's last applied report (nil when unknown):
+	// the server answers a report with the same digest without writing it.
+	ReportDigest []byte `json:"-"`
 }
 
 // StatusCounts counts a host's updates per status.
@@ -121,6 +124,24 @@ func (c *StatusCounts) Add(s wu.Status) {
 	}
 }
 
+// Remove uncounts one update of status s.
+func (c *StatusCounts) Remove(s wu.Status) {
+	switch s {
+	case wu.StatusOK:
+		c.OK--
+	case wu.StatusPending:
+		c.Pending--
+	case wu.StatusMissing:
+		c.Missing--
+	case wu.StatusDiscarded:
+		c.Discarded--
+	case wu.StatusError:
+		c.Error--
+	case wu.StatusSuperseded:
+		c.Superseded--
+	}
+}
+
 // HostFilter selects hosts. Zero values mean "no filter".
 type HostFilter struct {
 	Search    string // part of the name or the UUID, ignoring case
@@ -148,6 +169,8 @@ type ReportStore interface {
 	// Updates unknown to the catalog are added with SourceReport. ErrNotFound when the
 	// host is not registered; ErrInvalid for an unknown status.
 	ApplyReport(ctx context.Context, hostUUID string, r Report) error
+	// RecordReport is ApplyReport, saying also what the report left out (lean reports).
+	RecordReport(ctx context.Context, hostUUID string, r Report) (ReportResult, error)
 	// HostUpdates lists a host's per-update statuses (all when statuses is empty),
 	// ordered by update id and revision.
 	HostUpdates(ctx context.Context, hostUUID string, statuses ...wu.Status) ([]HostUpdate, error)
@@ -208,6 +231,26 @@ type Report struct {
 	// Repository is the repository it used; empty keeps the stored one.
 	Networks   []string
 	Repository string
+	// Lean says the statuses may lack what the host knows of the update (Title, KBs, ...):
+	// a status without a Title of an update the store does not know is then not recorded
+	// but returned in ReportResult.Unknown, for the host to send again with its
+	// description. Otherwise an unknown update is created from what the status says
+	// (SourceReport).
+	Lean bool
+	// Digest identifies the report's content (the caller's hash of everything but At and
+	// ScanAt), stored with the host when the whole report was recorded. A report whose
+	// Digest equals the stored one changes no status: only the host's last seen and last
+	// scan are written.
+	Digest []byte
+}
+
+// ReportResult is what recording a report did.
+type ReportResult struct {
+	// Unknown are the updates of a lean report's statuses that the store does not know:
+	// those statuses were not recorded.
+	Unknown []wu.UpdateKey
+	// Unchanged says the report's Digest was the stored one: no status was read or written.
+	Unchanged bool
 }
 
 // ReportedUpdate is the status of one update on the reporting host.

@@ -3,10 +3,12 @@ package servertest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,6 +156,121 @@ func testReportIdempotent(t *testing.T, open Opener) {
 	second := e.hostUpdates(hostA)
 	if fmt.Sprint(first) != fmt.Sprint(second) {
 		t.Errorf("the same report twice changed the state:\n%v\n%v", first, second)
+	}
+}
+
+// testLeanReport: a lean report records the statuses of the updates the server knows and
+// names the others, which the host sends again described; a report identical to the
+// host's last one is answered without any write (its last seen stays).
+func testLeanReport(t *testing.T, open Opener) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := NewEnv(t, open, server.WithClock(clock))
+	cred := e.Register(hostA)
+	lean := func(rep api.Report) api.Report {
+		rep.Lean = true
+		for i := range rep.Updates {
+			u := &rep.Updates[i]
+			u.Title, u.KBs, u.Severity, u.Classification, u.Products = "", nil, "", "", nil
+		}
+		return rep
+	}
+	send := func(what string, rep api.Report) api.ReportAnswer {
+		t.Helper()
+		advance(time.Second)
+		r := e.Report(hostA, cred, rep)
+		if !rep.Lean {
+			Want(t, r, http.StatusNoContent, what)
+			if r.Header.Get(api.LeanReportsHeader) != "1" {
+				t.Errorf("%s: no %s header", what, api.LeanReportsHeader)
+			}
+			return api.ReportAnswer{}
+		}
+		Want(t, r, http.StatusOK, what)
+		var ans api.ReportAnswer
+		r.JSON(t, &ans)
+		if !ans.Lean {
+			t.Errorf("%s: answer %s does not say lean", what, r.Body)
+		}
+		return ans
+	}
+	lastSeen := func() time.Time {
+		t.Helper()
+		h, err := e.Store.GetHost(context.Background(), hostA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.LastSeen
+	}
+
+	// The catalog knows nothing yet: every status is refused, and named.
+	ans := send("lean report of unknown updates", lean(sampleReport()))
+	if len(ans.Describe) != 3 || ans.Unchanged {
+		t.Fatalf("answer %+v, want the three updates to describe", ans)
+	}
+	if got := e.hostUpdates(hostA); len(got) != 0 {
+		t.Errorf("statuses of unknown updates were recorded: %v", got)
+	}
+	// Described, they are recorded (and created from the description).
+	described := sampleReport()
+	described.Full = false
+	send("described statuses", described)
+	if got := e.hostUpdates(hostA); len(got) != 3 || got[UpdateA+"_201"]["title"] != "2026-11 Cumulative Update" {
+		t.Errorf("after describing: %v", got)
+	}
+	// Now the lean report is recorded whole; sent again, nothing is written.
+	if ans := send("lean report of known updates", lean(sampleReport())); len(ans.Describe) != 0 || ans.Unchanged {
+		t.Errorf("answer %+v, want nothing to describe", ans)
+	}
+	seen := lastSeen()
+	if !seen.Equal(now) {
+		t.Errorf("last seen %v, want %v", seen, now)
+	}
+	if ans := send("the same lean report", lean(sampleReport())); !ans.Unchanged {
+		t.Errorf("answer %+v, want unchanged", ans)
+	}
+	if got := lastSeen(); !got.Equal(seen) {
+		t.Errorf("an unchanged report wrote the host: last seen %v, want %v", got, seen)
+	}
+	// A minute later the same report records only when the host was seen.
+	advance(time.Minute)
+	if ans := send("the same lean report a minute later", lean(sampleReport())); !ans.Unchanged {
+		t.Errorf("answer %+v, want unchanged", ans)
+	}
+	if got := lastSeen(); !got.Equal(now) {
+		t.Errorf("last seen %v, want %v", got, now)
+	}
+	// A field outside the statuses counts too (the schedule, stored apart).
+	withSchedule := lean(sampleReport())
+	withSchedule.Schedule = &api.ScheduleReport{PastDeadline: 2}
+	if ans := send("the same lean report with a schedule", withSchedule); ans.Unchanged {
+		t.Errorf("answer %+v: a new schedule was taken for an unchanged report", ans)
+	}
+	// A change is recorded.
+	changed := lean(sampleReport())
+	changed.Updates[0].Status = wu.StatusOK
+	if ans := send("a changed lean report", changed); ans.Unchanged || len(ans.Describe) != 0 {
+		t.Errorf("answer %+v, want applied", ans)
+	}
+	if st := e.hostUpdates(hostA)[UpdateA+"_201"]["status"]; st != "OK" {
+		t.Errorf("status %v, want OK", st)
+	}
+	// Another host's lean report of the same updates: all known.
+	credB := e.Register(hostB)
+	r := e.Report(hostB, credB, lean(sampleReport()))
+	Want(t, r, http.StatusOK, "lean report of host B")
+	var ansB api.ReportAnswer
+	r.JSON(t, &ansB)
+	if len(ansB.Describe) != 0 {
+		t.Errorf("host B: answer %s, want nothing to describe", r.Body)
+	}
+	// The counts of the unchanged path come from the metrics.
+	r = e.Do("GET", "/metrics", nil, nil)
+	Want(t, r, http.StatusOK, "metrics")
+	if !strings.Contains(string(r.Body), `waptserver_reports_total{result="unchanged"} 2`) {
+		t.Errorf("metrics do not count 2 unchanged reports")
 	}
 }
 

@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"RegistrationClosed", testRegistrationClosed},
 		{"ReportRoundTrip", testReportRoundTrip},
 		{"ReportIdempotent", testReportIdempotent},
+		{"LeanReport", testLeanReport},
 		{"PartialReport", testPartialReport},
 		{"HostCannotActForAnother", testCrossHost},
 		{"ReportTooLarge", testReportTooLarge},

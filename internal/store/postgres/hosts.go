@@ -21,10 +21,17 @@ import (
 // that a refused report fails alone; every caller returns after the commit that made
 // its report durable.
 func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report) error {
-	if err := s.reports.Do(ctx, sqlq.HostReport{Host: hostUUID, Report: r}); err != nil {
-		return fmt.Errorf("postgres: apply report of host %s: %w", hostUUID, err)
+	_, err := s.RecordReport(ctx, hostUUID, r)
+	return err
+}
+
+// RecordReport is ApplyReport, saying what the report left out.
+func (s *Store) RecordReport(ctx context.Context, hostUUID string, r store.Report) (store.ReportResult, error) {
+	var res store.ReportResult
+	if err := s.reports.Do(ctx, sqlq.HostReport{Host: hostUUID, Report: r, Result: &res}); err != nil {
+		return store.ReportResult{}, fmt.Errorf("postgres: apply report of host %s: %w", hostUUID, err)
 	}
-	return nil
+	return res, nil
 }
 
 // Group commit of reports: at most maxGroup reports per transaction (each savepoint
@@ -53,7 +60,7 @@ func (s *Store) writeReports(ctx context.Context, group []sqlq.GroupItem[sqlq.Ho
 				continue
 			}
 			results[i] = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-				return s.applyReport(ctx, sp, it.V.Host, it.V.Report)
+				return s.applyReport(ctx, sp, it.V)
 			})
 			if results[i] != nil && tx.Conn().IsClosed() {
 				return results[i] // the connection broke: the group is lost
@@ -64,15 +71,22 @@ func (s *Store) writeReports(ctx context.Context, group []sqlq.GroupItem[sqlq.Ho
 }
 
 // applyReport writes one report in tx.
-func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hostUUID string, r store.Report) error {
-	hostPK, plan, err := s.PlanHostReport(ctx, pgConn{tx}, hostUUID, r)
+func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hr sqlq.HostReport) error {
+	r := hr.Report
+	hostPK, plan, err := s.PlanHostReport(ctx, pgConn{tx}, hr.Host, r)
 	if err != nil {
 		return err
 	}
+	var unknown []wu.UpdateKey
 	if len(plan.Writes) > 0 {
-		if err := resolveUpdates(ctx, tx, plan.Writes, r.At); err != nil {
+		if err := resolveUpdates(ctx, tx, plan.Writes, r.At, r.Lean); err != nil {
 			return err
 		}
+		if r.Lean {
+			unknown = plan.DropUnknown()
+		}
+	}
+	if len(plan.Writes) > 0 {
 		n := len(plan.Writes)
 		pks, sts, reasons, errs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 		inst := make([]pgtype.Timestamptz, n)
@@ -94,12 +108,19 @@ func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hostUUID string, r s
 			return fmt.Errorf("delete statuses: %w", err)
 		}
 	}
-	return s.FinishReport(ctx, pgConn{tx}, hostPK, r, plan.Counts)
+	if err := s.FinishReport(ctx, pgConn{tx}, hostPK, r, plan, unknown); err != nil {
+		return err
+	}
+	if hr.Result != nil {
+		*hr.Result = store.ReportResult{Unknown: unknown, Unchanged: plan.Unchanged}
+	}
+	return nil
 }
 
 // resolveUpdates fills the UpdatePK of writes for updates the host had no status for,
-// creating SourceReport updates for those the catalog lacks.
-func resolveUpdates(ctx context.Context, tx pgx.Tx, writes []sqlq.Write, at time.Time) error {
+// creating SourceReport updates for those the catalog lacks (sqlq.Creates: in a lean
+// report, only the described ones; the others keep UpdatePK 0).
+func resolveUpdates(ctx context.Context, tx pgx.Tx, writes []sqlq.Write, at time.Time, lean bool) error {
 	var idx []int
 	var ids []string
 	var revs []int32
@@ -133,7 +154,7 @@ func resolveUpdates(ctx context.Context, tx pgx.Tx, writes []sqlq.Write, at time
 	}
 	var unknown []wu.Update
 	for _, i := range idx {
-		if writes[i].UpdatePK == 0 {
+		if writes[i].UpdatePK == 0 && sqlq.Creates(writes[i].Update, lean) {
 			unknown = append(unknown, sqlq.ReportedUpdateInfo(writes[i].Update))
 		}
 	}
@@ -154,7 +175,7 @@ func resolveUpdates(ctx context.Context, tx pgx.Tx, writes []sqlq.Write, at time
 		return err
 	}
 	for _, i := range idx {
-		if writes[i].UpdatePK == 0 {
+		if writes[i].UpdatePK == 0 && sqlq.Creates(writes[i].Update, lean) {
 			return fmt.Errorf("update %s: not found after inserting it", writes[i].Update.Key)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/store/internal/sqlq"
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // ApplyReport records one report, writing only what changed. Reports arriving while
@@ -18,10 +19,17 @@ import (
 // savepoint so that a refused report leaves the others; every caller returns after the
 // commit that made its report durable.
 func (s *Store) ApplyReport(ctx context.Context, hostUUID string, r store.Report) error {
-	if err := s.reports.Do(ctx, sqlq.HostReport{Host: hostUUID, Report: r}); err != nil {
-		return fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
+	_, err := s.RecordReport(ctx, hostUUID, r)
+	return err
+}
+
+// RecordReport is ApplyReport, saying what the report left out.
+func (s *Store) RecordReport(ctx context.Context, hostUUID string, r store.Report) (store.ReportResult, error) {
+	var res store.ReportResult
+	if err := s.reports.Do(ctx, sqlq.HostReport{Host: hostUUID, Report: r, Result: &res}); err != nil {
+		return store.ReportResult{}, fmt.Errorf("sqlite: apply report of host %s: %w", hostUUID, err)
 	}
-	return nil
+	return res, nil
 }
 
 // maxGroup is the most reports one transaction writes.
@@ -45,7 +53,7 @@ func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupI
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT report`); err != nil {
 		return err
 	}
-	err := s.applyReport(ctx, tx, it.V.Host, it.V.Report)
+	err := s.applyReport(ctx, tx, it.V)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO report`); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back the report: %w", rerr))
@@ -58,10 +66,20 @@ func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupI
 }
 
 // applyReport writes one report in tx.
-func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hostUUID string, r store.Report) error {
-	hostPK, plan, err := s.PlanHostReport(ctx, conn{tx}, hostUUID, r)
+func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hr sqlq.HostReport) error {
+	r := hr.Report
+	hostPK, plan, err := s.PlanHostReport(ctx, conn{tx}, hr.Host, r)
 	if err != nil {
 		return err
+	}
+	var unknown []wu.UpdateKey
+	if len(plan.Writes) > 0 {
+		if err := resolveUpdates(ctx, tx, plan.Writes, r.At, r.Lean); err != nil {
+			return err
+		}
+		if r.Lean {
+			unknown = plan.DropUnknown()
+		}
 	}
 	if len(plan.Writes) > 0 {
 		if err := writeStatuses(ctx, tx, hostPK, plan.Writes, r.At); err != nil {
@@ -73,7 +91,13 @@ func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hostUUID string, r 
 			return err
 		}
 	}
-	return s.FinishReport(ctx, conn{tx}, hostPK, r, plan.Counts)
+	if err := s.FinishReport(ctx, conn{tx}, hostPK, r, plan, unknown); err != nil {
+		return err
+	}
+	if hr.Result != nil {
+		*hr.Result = store.ReportResult{Unknown: unknown, Unchanged: plan.Unchanged}
+	}
+	return nil
 }
 
 // statusRow is one status as writeStatuses passes it in a JSON array (json_each).
@@ -85,13 +109,9 @@ type statusRow struct {
 	E string `json:"e"`           // last error
 }
 
-// writeStatuses writes a report's changed statuses with set-based statements over JSON
-// arrays: one lookup of the update rows of statuses new to the host, and one upsert of
-// every status (not two statements per status).
+// writeStatuses writes a report's changed statuses (their update rows resolved) with
+// one set-based upsert over a JSON array (not two statements per status).
 func writeStatuses(ctx context.Context, tx *sql.Tx, hostPK int64, writes []sqlq.Write, at time.Time) error {
-	if err := resolveUpdates(ctx, tx, writes, at); err != nil {
-		return err
-	}
 	rows := make([]statusRow, len(writes))
 	for i, w := range writes {
 		u := &w.Update
@@ -131,8 +151,9 @@ func deleteStatuses(ctx context.Context, tx *sql.Tx, hostPK int64, pks []int64) 
 }
 
 // resolveUpdates fills the UpdatePK of writes for updates the host had no status for,
-// in one lookup, creating SourceReport updates for those the catalog lacks.
-func resolveUpdates(ctx context.Context, tx *sql.Tx, writes []sqlq.Write, at time.Time) error {
+// in one lookup, creating SourceReport updates for those the catalog lacks
+// (sqlq.Creates: in a lean report, only the described ones; the others keep UpdatePK 0).
+func resolveUpdates(ctx context.Context, tx *sql.Tx, writes []sqlq.Write, at time.Time, lean bool) error {
 	type key struct {
 		U string `json:"u"`
 		N int    `json:"n"`
@@ -176,7 +197,7 @@ func resolveUpdates(ctx context.Context, tx *sql.Tx, writes []sqlq.Write, at tim
 		}
 	}()
 	for _, i := range idx {
-		if writes[i].UpdatePK != 0 {
+		if writes[i].UpdatePK != 0 || !sqlq.Creates(writes[i].Update, lean) {
 			continue
 		}
 		if uw == nil {

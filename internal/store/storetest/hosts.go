@@ -351,6 +351,76 @@ func upperGUID(s string) string {
 	return string(b)
 }
 
+// testReportLeanDigest: a lean report does not record the statuses of updates the store
+// does not know (it names them) and then stores no digest; a report whose digest is the
+// stored one writes only the times.
+func testReportLeanDigest(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	us, cats := Catalog(3)
+	importAll(t, s, us, cats, t0)
+	register(t, s, 1)
+	unknown := wu.UpdateKey{UpdateID: GUID(778), RevisionNumber: 2}
+	digest := []byte("digest-1")
+	r := store.Report{At: at(1), ScanAt: at(1), Full: true, Lean: true, Digest: digest, WUAStatus: "PENDING_UPDATES", Updates: []store.ReportedUpdate{
+		{Key: us[0].Key(), Status: wu.StatusMissing}, {Key: unknown, Status: wu.StatusMissing}, {Key: us[1].Key(), Status: wu.StatusOK}}}
+	res, err := s.RecordReport(ctx, HostUUID(1), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Unknown, []wu.UpdateKey{unknown}) || res.Unchanged {
+		t.Fatalf("result %+v, want the unknown update named", res)
+	}
+	want := map[wu.UpdateKey]wu.Status{us[0].Key(): wu.StatusMissing, us[1].Key(): wu.StatusOK}
+	if got := statuses(t, s, 1); !maps.Equal(got, want) {
+		t.Fatalf("statuses %v, want %v", got, want)
+	}
+	if _, err := s.GetUpdate(ctx, unknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a lean report created the unknown update (%v)", err)
+	}
+	h, _ := s.GetHost(ctx, HostUUID(1))
+	if h.ReportDigest != nil || h.Counts.Missing != 1 || h.Counts.OK != 1 {
+		t.Errorf("host after a partly recorded report: digest %q, counts %+v", h.ReportDigest, h.Counts)
+	}
+	// The same report again is applied again (no digest stored).
+	if res, err = s.RecordReport(ctx, HostUUID(1), r); err != nil || res.Unchanged || len(res.Unknown) != 1 {
+		t.Fatalf("again: %+v, %v", res, err)
+	}
+	// Described (still lean), the status is recorded whole and the update created; the
+	// digest is stored, and the same report changes nothing.
+	r.Updates[1].Title = "Described by the host"
+	if res, err = s.RecordReport(ctx, HostUUID(1), r); err != nil || len(res.Unknown) != 0 || res.Unchanged {
+		t.Fatalf("described: %+v, %v", res, err)
+	}
+	if u, err := s.GetUpdate(ctx, unknown); err != nil || u.Title != "Described by the host" || u.Source != store.SourceReport {
+		t.Errorf("described update: %+v, %v", u.Update, err)
+	}
+	h, _ = s.GetHost(ctx, HostUUID(1))
+	if string(h.ReportDigest) != string(digest) || h.Counts.Missing != 2 {
+		t.Errorf("host: digest %q, counts %+v", h.ReportDigest, h.Counts)
+	}
+	hb, err := s.HostByCredential(ctx, h.CredentialID)
+	if err != nil || string(hb.ReportDigest) != string(digest) {
+		t.Errorf("HostByCredential: digest %q, %v", hb.ReportDigest, err)
+	}
+	before, _ := s.HostUpdates(ctx, HostUUID(1))
+	same := r
+	same.At, same.ScanAt = at(5), at(4)
+	same.Updates = nil // the digest alone decides: nothing is read or written
+	if res, err = s.RecordReport(ctx, HostUUID(1), same); err != nil || !res.Unchanged {
+		t.Fatalf("same digest: %+v, %v", res, err)
+	}
+	after, _ := s.HostUpdates(ctx, HostUUID(1))
+	if len(after) != len(before) || len(after) != 3 {
+		t.Errorf("an unchanged report changed the statuses: %v then %v", before, after)
+	}
+	h, _ = s.GetHost(ctx, HostUUID(1))
+	sameTime(t, "LastSeen", h.LastSeen, at(5))
+	sameTime(t, "LastScan", h.LastScan, at(4))
+	if h.Counts.Missing != 2 || h.WUAStatus != "PENDING_UPDATES" {
+		t.Errorf("host after an unchanged report: %+v", h)
+	}
+}
+
 func testReportUnknown(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	us, cats := Catalog(3)

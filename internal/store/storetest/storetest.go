@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReportPartialAndFull", testReportPartialFull},
 		{"ReportIdempotent", testReportIdempotent},
 		{"ReportUnknownUpdates", testReportUnknown},
+		{"ReportLeanAndDigest", testReportLeanDigest},
 		{"ReportInvalid", testReportInvalid},
 		{"ReportNeededCounts", testReportNeeded},
 		{"ReportConcurrentMixed", testReportConcurrentMixed},

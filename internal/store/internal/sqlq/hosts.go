@@ -16,7 +16,7 @@ const hostCols = `h.uuid, h.name, h.os, h.groups, h.maturity, h.agent_version, h
 	h.credential_hash, h.registered_at, h.wua_status, h.last_seen, h.last_scan, h.reboot_pending,
 	h.last_error, h.n_ok, h.n_pending, h.n_missing, h.n_discarded, h.n_error, h.n_superseded,
 	h.approval, h.accepted_at, h.accepted_by, h.reset_at, h.reset_by,
-	h.networks, h.repository, h.repository_at`
+	h.networks, h.repository, h.repository_at, h.report_digest`
 
 func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
 	var h store.Host
@@ -27,7 +27,7 @@ func (c *Common) scanHost(r Row, extra ...any) (store.Host, error) {
 		&h.RebootPending, &h.LastError, &h.Counts.OK, &h.Counts.Pending, &h.Counts.Missing,
 		&h.Counts.Discarded, &h.Counts.Error, &h.Counts.Superseded,
 		&approval, sc(&h.AcceptedAt), &h.AcceptedBy, sc(&h.ResetAt), &h.ResetBy,
-		c.D.ScanList(&h.Networks), &h.Repository, sc(&h.RepositoryAt)}
+		c.D.ScanList(&h.Networks), &h.Repository, sc(&h.RepositoryAt), &h.ReportDigest}
 	err := r.Scan(append(dest, extra...)...)
 	nilEmpty(&h.Groups)
 	nilEmpty(&h.Networks)

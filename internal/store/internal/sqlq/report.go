@@ -1,7 +1,9 @@
 package sqlq
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -31,6 +33,7 @@ type Write struct {
 type HostReport struct {
 	Host   string // the host's UUID
 	Report store.Report
+	Result *store.ReportResult // what recording it did, filled when not nil
 }
 
 // ReportPlan is what applying a report changes: only rows that differ are written.
@@ -38,6 +41,26 @@ type ReportPlan struct {
 	Writes  []Write // sorted by update key, so concurrent reports lock in one order
 	Deletes []int64 // update pks whose status the host no longer reports (Full)
 	Counts  store.StatusCounts
+	// Unchanged: the report's digest is the host's stored one; nothing else is planned.
+	Unchanged bool
+}
+
+// DropUnknown removes from a lean report's plan the writes whose update the backend
+// did not find (UpdatePK still 0 after its lookup) and returns their keys: those
+// statuses are not recorded, and the host is asked to describe the updates.
+func (p *ReportPlan) DropUnknown() []wu.UpdateKey {
+	var unknown []wu.UpdateKey
+	kept := p.Writes[:0]
+	for _, w := range p.Writes {
+		if w.UpdatePK != 0 {
+			kept = append(kept, w)
+			continue
+		}
+		unknown = append(unknown, w.Update.Key)
+		p.Counts.Remove(w.Update.Status)
+	}
+	p.Writes = kept
+	return unknown
 }
 
 // PlanReport compares a report with the host's stored statuses.
@@ -88,6 +111,10 @@ func PlanReport(existing []HostRow, r store.Report) (ReportPlan, error) {
 	return p, nil
 }
 
+// Creates says whether a status of an update the store does not know creates it: always,
+// except in a lean report, where only a described status (with a title) does.
+func Creates(u store.ReportedUpdate, lean bool) bool { return !lean || u.Title != "" }
+
 // ReportedUpdateInfo turns what a host knows of an update the catalog lacks into an
 // update row of SourceReport.
 func ReportedUpdateInfo(u store.ReportedUpdate) wu.Update {
@@ -103,10 +130,20 @@ func ReportedUpdateInfo(u store.ReportedUpdate) wu.Update {
 }
 
 // PlanHostReport locks the host (where rows are locked: reports and commands of one host
-// are serialised), reads its statuses and plans the report.
+// are serialised), reads its statuses and plans the report. A report whose digest is
+// the host's stored one is planned Unchanged without reading the statuses.
 func (c *Common) PlanHostReport(ctx context.Context, tx Conn, hostUUID string, r store.Report) (hostPK int64, p ReportPlan, err error) {
-	if hostPK, err = c.lockHost(ctx, tx, hostUUID); err != nil {
-		return 0, p, err
+	var digest []byte
+	err = tx.QueryRow(ctx, `SELECT id, report_digest FROM hosts WHERE uuid = ?`+c.D.LockRow, hostUUID).Scan(&hostPK, &digest)
+	if errors.Is(err, ErrNoRows) {
+		return 0, p, NotFound("host " + hostUUID)
+	}
+	if err != nil {
+		return 0, p, fmt.Errorf("look up host %s: %w", hostUUID, err)
+	}
+	if len(r.Digest) > 0 && bytes.Equal(r.Digest, digest) {
+		p.Unchanged = true
+		return hostPK, p, nil
 	}
 	existing, err := c.HostRows(ctx, tx, hostPK)
 	if err != nil {
@@ -117,8 +154,23 @@ func (c *Common) PlanHostReport(ctx context.Context, tx Conn, hostUUID string, r
 }
 
 // FinishReport writes the host's reported packages and facts and its status counts,
-// after the backend wrote the plan's statuses.
-func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r store.Report, n store.StatusCounts) error {
+// after the backend wrote the plan's statuses (and dropped the unknown ones of a lean
+// report: then the digest is not stored, so that the same report is applied again).
+// An Unchanged plan only records when the host was seen and scanned.
+func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r store.Report, p ReportPlan, unknown []wu.UpdateKey) error {
+	if p.Unchanged {
+		_, err := tx.Exec(ctx, `UPDATE hosts SET last_seen = `+c.D.Greatest("last_seen", "?")+`, last_scan = coalesce(?, last_scan)
+			WHERE id = ?`, c.TimeArg(r.At), c.TimeArg(r.ScanAt), hostPK)
+		if err != nil {
+			return fmt.Errorf("update host: %w", err)
+		}
+		return nil
+	}
+	var digest any // NULL unless the whole report was recorded
+	if len(unknown) == 0 && len(r.Digest) > 0 {
+		digest = r.Digest
+	}
+	n := p.Counts
 	if r.Packages != nil {
 		if err := c.WriteHostPackages(ctx, tx, hostPK, r.Packages, r.At); err != nil {
 			return err
@@ -136,11 +188,12 @@ func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r stor
 		wua_status = CASE WHEN ? = '' THEN wua_status ELSE ? END,
 		reboot_pending = ?, last_error = ?,
 		last_seen = `+c.D.Greatest("last_seen", "?")+`, last_scan = coalesce(?, last_scan),
-		n_ok = ?, n_pending = ?, n_missing = ?, n_discarded = ?, n_error = ?, n_superseded = ?
+		n_ok = ?, n_pending = ?, n_missing = ?, n_discarded = ?, n_error = ?, n_superseded = ?,
+		report_digest = ?
 		WHERE id = ?`,
 		r.Name, r.Name, r.OS, r.OS, r.AgentVersion, r.AgentVersion, r.WUAStatus, r.WUAStatus,
 		r.RebootPending, r.LastError, c.TimeArg(r.At), c.TimeArg(r.ScanAt),
-		n.OK, n.Pending, n.Missing, n.Discarded, n.Error, n.Superseded, hostPK)
+		n.OK, n.Pending, n.Missing, n.Discarded, n.Error, n.Superseded, digest, hostPK)
 	if err != nil {
 		return fmt.Errorf("update host: %w", err)
 	}
