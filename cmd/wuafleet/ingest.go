@@ -261,14 +261,18 @@ func runIngest(ctx context.Context, o ingestOptions, log *slog.Logger) (*summary
 		}
 		return time.Since(start), nil
 	}
+	// postAll posts every host's report, timing each into latencies and the whole.
+	postAll := func(verb string) (time.Duration, error) {
+		start := time.Now()
+		err := parallel(ctx, o.hosts, o.concurrency, o.progress, log, verb, func(ctx context.Context, i int, w *worker) error {
+			d, err := post(ctx, i, w)
+			latencies[i] = d
+			return err
+		})
+		return time.Since(start), err
+	}
 	log.Info("posting reports", "hosts", o.hosts, "updates", o.updates, "pool", len(pool), "source", source, "lean", o.lean, "gzip", o.gzip)
-	start = time.Now()
-	err = parallel(ctx, o.hosts, o.concurrency, o.progress, log, "reported", func(ctx context.Context, i int, w *worker) error {
-		d, err := post(ctx, i, w)
-		latencies[i] = d
-		return err
-	})
-	ingestTime := time.Since(start)
+	ingestTime, err := postAll("reported")
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -287,13 +291,7 @@ func runIngest(ctx context.Context, o ingestOptions, log *slog.Logger) (*summary
 	if o.again {
 		log.Info("posting the same reports again", "hosts", o.hosts)
 		unchanged.Store(0)
-		start = time.Now()
-		err = parallel(ctx, o.hosts, o.concurrency, o.progress, log, "reported again", func(ctx context.Context, i int, w *worker) error {
-			d, err := post(ctx, i, w)
-			latencies[i] = d
-			return err
-		})
-		again := time.Since(start)
+		again, err := postAll("reported again")
 		if err != nil {
 			return nil, fmt.Errorf("ingest again: %w", err)
 		}

@@ -77,14 +77,9 @@ func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hr sqlq.HostReport) 
 	if err != nil {
 		return err
 	}
-	var unknown []wu.UpdateKey
-	if len(plan.Writes) > 0 {
-		if err := resolveUpdates(ctx, tx, plan.Writes, r.At, r.Lean); err != nil {
-			return err
-		}
-		if r.Lean {
-			unknown = plan.DropUnknown()
-		}
+	unknown, err := plan.Resolve(r.Lean, func(w []sqlq.Write) error { return resolveUpdates(ctx, tx, w, r.At, r.Lean) })
+	if err != nil {
+		return err
 	}
 	if len(plan.Writes) > 0 {
 		n := len(plan.Writes)

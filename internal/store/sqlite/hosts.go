@@ -10,7 +10,6 @@ import (
 
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/store/internal/sqlq"
-	"github.com/openwua/waptwua/internal/wu"
 )
 
 // ApplyReport records one report, writing only what changed. Reports arriving while
@@ -72,14 +71,9 @@ func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hr sqlq.HostReport)
 	if err != nil {
 		return err
 	}
-	var unknown []wu.UpdateKey
-	if len(plan.Writes) > 0 {
-		if err := resolveUpdates(ctx, tx, plan.Writes, r.At, r.Lean); err != nil {
-			return err
-		}
-		if r.Lean {
-			unknown = plan.DropUnknown()
-		}
+	unknown, err := plan.Resolve(r.Lean, func(w []sqlq.Write) error { return resolveUpdates(ctx, tx, w, r.At, r.Lean) })
+	if err != nil {
+		return err
 	}
 	if len(plan.Writes) > 0 {
 		if err := writeStatuses(ctx, tx, hostPK, plan.Writes, r.At); err != nil {

@@ -45,6 +45,21 @@ type ReportPlan struct {
 	Unchanged bool
 }
 
+// Resolve has the backend's resolve fill the update pks of the plan's writes and, for a
+// lean report, drops the writes of unknown updates (DropUnknown), returning their keys.
+func (p *ReportPlan) Resolve(lean bool, resolve func([]Write) error) ([]wu.UpdateKey, error) {
+	if len(p.Writes) == 0 {
+		return nil, nil
+	}
+	if err := resolve(p.Writes); err != nil {
+		return nil, err
+	}
+	if !lean {
+		return nil, nil
+	}
+	return p.DropUnknown(), nil
+}
+
 // DropUnknown removes from a lean report's plan the writes whose update the backend
 // did not find (UpdatePK still 0 after its lookup) and returns their keys: those
 // statuses are not recorded, and the host is asked to describe the updates.
