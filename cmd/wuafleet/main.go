@@ -48,5 +48,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newIngestCmd(stdout, stderr))
+	root.AddCommand(newPagesCmd(stdout, stderr))
 	return root
 }
