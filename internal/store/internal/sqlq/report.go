@@ -171,7 +171,8 @@ func (c *Common) PlanHostReport(ctx context.Context, tx Conn, hostUUID string, r
 // FinishReport writes the host's reported packages and facts and its status counts,
 // after the backend wrote the plan's statuses (and dropped the unknown ones of a lean
 // report: then the digest is not stored, so that the same report is applied again).
-// An Unchanged plan only records when the host was seen and scanned.
+// An Unchanged plan only records when the host was seen and scanned (and used its
+// repository).
 func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r store.Report, p ReportPlan, unknown []wu.UpdateKey) error {
 	if p.Unchanged {
 		_, err := tx.Exec(ctx, `UPDATE hosts SET last_seen = `+c.D.Greatest("last_seen", "?")+`, last_scan = coalesce(?, last_scan)
@@ -179,7 +180,7 @@ func (c *Common) FinishReport(ctx context.Context, tx Conn, hostPK int64, r stor
 		if err != nil {
 			return fmt.Errorf("update host: %w", err)
 		}
-		return nil
+		return c.writeHostSiteFacts(ctx, tx, hostPK, r) // when the repository was last used
 	}
 	var digest any // NULL unless the whole report was recorded
 	if len(unknown) == 0 && len(r.Digest) > 0 {
