@@ -276,7 +276,7 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 	_, _ = rand.Read(key)
 	adapter := &jobsAdapter{r: runner}
 	application := server.NewApp(st, adapter, metrics, nil, "", app.WithLogger(log))
-	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st},
+	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, Mirrors: st},
 		console.WithLogger(log), console.WithSessionKey(key))
 	if err != nil {
 		return nil, err

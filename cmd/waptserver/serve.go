@@ -289,7 +289,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		log.Warn("rules packages: the console signs packages with the server-held key package_signing_key: whoever controls this server can sign rules for every host",
 			slog.String("package_signing_cert", cfg.PackageSigningCert), slog.String("signer", signing.Chain[0].Subject.CommonName))
 	}
-	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, PackageSigning: signing},
+	con, err := console.New(console.Deps{Store: st, App: application, Rules: fileRules, Cache: rp, Packages: st, PackageSigning: signing, Mirrors: st},
 		console.WithLogger(log), console.WithSessionKey(key), console.WithSecureCookies(tlsCert != nil), console.WithEdge(edgeCfg),
 		console.WithPublicURL(cfg.PublicURL))
 	if err != nil {

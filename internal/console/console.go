@@ -85,6 +85,8 @@ type Deps struct {
 	// administrator's workstation. Whoever controls the server can sign rules for every
 	// host with it: see docs/adr/0003-rules-packages.md.
 	PackageSigning *PackageSigning
+	// Mirrors, when set, lists the site repositories on the Repositories page.
+	Mirrors MirrorLister
 }
 
 // Option configures the console.
@@ -264,6 +266,10 @@ func (c *Console) routes() {
 	action("POST /ui/packages/unassign", c.handleUnassignPackage)
 	action("POST /ui/packages/promote", c.handlePromotePackage)
 	action("POST /ui/packages/hold", c.handleHoldPackage)
+	page("GET /ui/repositories", c.handleRepositories)
+	action("POST /ui/repositories/sites", c.handleCreateSite)
+	action("POST /ui/repositories/sites/{name}", c.handleUpdateSite)
+	action("POST /ui/repositories/sites/{name}/delete", c.handleDeleteSite)
 	page("GET /ui/audit", c.handleAudit)
 	page("GET /ui/audit.csv", c.handleAuditCSV)
 	m.HandleFunc("/", c.handleNotFound)

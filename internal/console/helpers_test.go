@@ -99,7 +99,7 @@ func addUser(t testing.TB, st store.UserStore, name, password string, role store
 func testApp(t testing.TB, st *sqlite.Store, jobs app.Jobs, roots *x509.CertPool, opts ...app.Option) *app.App {
 	t.Helper()
 	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, PackageRoots: roots, Schedules: st,
-		PackageRootsSource: "test CA"}
+		PackageRootsSource: "test CA", Sites: st}
 	a, err := app.New(d, append([]app.Option{app.WithClock(func() time.Time { return testNow }), app.WithLogger(quiet),
 		app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)
 	if err != nil {
@@ -117,7 +117,7 @@ func newEnvWith(t *testing.T, opts ...app.Option) *env {
 	e := &env{t: t, st: openStore(t, filepath.Join(t.TempDir(), "console.db")), jobs: &apptest.FakeJobs{DeletedFiles: 3, DeletedBytes: 12345}, rules: &memRules{}}
 	addUser(t, e.st, "admin", adminPass, store.RoleAdmin)
 	addUser(t, e.st, "viewer", viewerPass, store.RoleReadOnly)
-	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil, opts...), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st},
+	h, err := New(Deps{Store: e.st, App: testApp(t, e.st, e.jobs, nil, opts...), Rules: e.rules, Cache: fakeUsage{}, Packages: e.st, Mirrors: e.st},
 		WithClock(func() time.Time { return testNow }), WithLogger(quiet), WithLocation(time.UTC),
 		WithSessionKey([]byte("0123456789abcdef0123456789abcdef")))
 	if err != nil {
