@@ -259,6 +259,7 @@ func (c *Console) routes() {
 	action("POST /ui/rules", c.handleSaveRules)
 	action("POST /ui/rules/json", c.handleSaveRulesJSON)
 	page("GET /ui/packages", c.handlePackages)
+	page("GET /ui/schedule", c.handleSchedule)
 	action("POST /ui/packages", c.handleCreatePackage)
 	action("POST /ui/packages/from-updates", c.handlePackageFromUpdates)
 	action("POST /ui/packages/rules.json", c.handlePackageRulesJSON)

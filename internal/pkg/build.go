@@ -71,6 +71,14 @@ func Build(spec Spec) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
+	// A package that brings its own windows and asks for reboots in them must give one
+	// that allows reboots (the agents refuse the merged policy otherwise); keys another
+	// package may complete (reboot in_window without windows) are left to the merge.
+	if norm.Reboot == rules.RebootInWindow && len(norm.MaintenanceWindows) > 0 {
+		if err := norm.CheckPolicy(0); err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+	}
 	js, err := rules.Marshal(norm)
 	if err != nil {
 		return nil, err

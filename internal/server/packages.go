@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -79,44 +77,14 @@ func (s *Server) packageRoutes(mux *http.ServeMux, read func(string, http.Handle
 
 // --- the host's list ------------------------------------------------------------------
 
-// PackagesFor returns the rules packages a host gets, in install order: for each
-// package name assigned to one of its groups (compared ignoring case) or to it, the
-// newest verified version offered at a maturity the host accepts.
+// PackagesFor returns the rules packages a host gets, in install order
+// (store.PackagesFor).
 func PackagesFor(h store.Host, pkgs []store.RulesPackage, assigns []store.PackageAssignment) []api.Package {
-	assigned := map[string]bool{}
-	for _, a := range assigns {
-		switch a.Kind {
-		case store.AssignHost:
-			if a.Target == h.UUID {
-				assigned[a.Package] = true
-			}
-		case store.AssignGroup:
-			for _, g := range h.Groups {
-				if strings.EqualFold(g, a.Target) {
-					assigned[a.Package] = true
-				}
-			}
-		}
-	}
-	best := map[string]store.RulesPackage{}
-	for _, p := range pkgs {
-		if !assigned[p.Name] || !p.Verified || !store.AcceptsMaturity(h.Maturity, p.OfferedMaturity()) {
-			continue
-		}
-		if b, ok := best[p.Name]; !ok || CompareVersions(p.Version, b.Version) > 0 {
-			best[p.Name] = p
-		}
-	}
-	out := make([]api.Package, 0, len(best))
-	for _, p := range best {
+	sel := store.PackagesFor(h, pkgs, assigns)
+	out := make([]api.Package, 0, len(sel))
+	for _, p := range sel {
 		out = append(out, apiPackage(p))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Priority != out[j].Priority {
-			return out[i].Priority < out[j].Priority
-		}
-		return out[i].Name < out[j].Name
-	})
 	return out
 }
 
@@ -139,44 +107,6 @@ func (s *Server) hostPackages(ctx context.Context, h store.Host) ([]api.Package,
 		return nil, err
 	}
 	return PackagesFor(h, pkgs, assigns), nil
-}
-
-// CompareVersions orders WAPT package versions ("1.2.3-4"): dot- and dash-separated
-// parts compared numerically when both are numbers, else as text; a version with more
-// parts is newer when the common parts are equal.
-func CompareVersions(a, b string) int {
-	split := func(v string) []string {
-		return strings.FieldsFunc(v, func(r rune) bool { return r == '.' || r == '-' })
-	}
-	pa, pb := split(a), split(b)
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		switch {
-		case ea == nil && eb == nil:
-			if na != nb {
-				if na < nb {
-					return -1
-				}
-				return 1
-			}
-		case ea == nil: // numbers before text
-			return -1
-		case eb == nil:
-			return 1
-		default:
-			if c := strings.Compare(pa[i], pb[i]); c != 0 {
-				return c
-			}
-		}
-	}
-	switch {
-	case len(pa) < len(pb):
-		return -1
-	case len(pa) > len(pb):
-		return 1
-	}
-	return strings.Compare(a, b)
 }
 
 // --- repository -----------------------------------------------------------------------
