@@ -57,8 +57,11 @@ type Config struct {
 	Interval time.Duration
 	// StallTimeout ends a download that receives nothing for this long (default 60s).
 	StallTimeout time.Duration
-	Log          *slog.Logger
-	Now          func() time.Time
+	// WriteIdle cuts a host whose download takes nothing for this long (default 1m,
+	// as on the main server).
+	WriteIdle time.Duration
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Mirror is one site repository.
@@ -131,6 +134,9 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 60 * time.Second
+	}
+	if cfg.WriteIdle <= 0 {
+		cfg.WriteIdle = time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -413,3 +413,28 @@ func TestScopeNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledClientCut: a host that stops reading a download is cut after WriteIdle
+// (the main server's per-write deadline), while a slow reader is served.
+func TestStalledClientCut(t *testing.T) {
+	w := newWorld(t)
+	big := bytes.Repeat([]byte("s"), 48<<20)
+	name := updateName(1, big)
+	w.put(name, big)
+	m := w.mirror(func(c *mirror.Config) { c.WriteIdle = 300 * time.Millisecond })
+	if _, err := m.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/waptwua/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(2 * time.Second) // stall: the socket buffers fill, the server's write waits
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && n == int64(len(big)) {
+		t.Fatalf("a client stalled for 2s got the whole 48 MiB with a 300ms write deadline")
+	}
+}

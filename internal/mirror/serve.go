@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/openwua/waptwua/internal/api"
+	"github.com/openwua/waptwua/internal/repo"
 )
 
 // Handler serves the mirror's folders as the main server does: /waptwua/ and /wapt/
@@ -20,7 +21,8 @@ func (m *Mirror) Handler() http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.requests.Add(1)
-		mux.ServeHTTP(&countingWriter{ResponseWriter: w, n: &m.bytesServed}, r)
+		// As on the main server: a client that takes nothing for WriteIdle is cut.
+		mux.ServeHTTP(&countingWriter{ResponseWriter: repo.WriteDeadlines(w, m.cfg.WriteIdle), n: &m.bytesServed}, r)
 	})
 }
 

@@ -37,7 +37,7 @@ type Metrics struct {
 	unusedDeleted   prometheus.Counter
 	unusedBytes     prometheus.Counter
 
-	mirrors *prometheus.GaugeVec
+	mirrors map[string]*prometheus.GaugeVec // by mirrorGauges name
 
 	mu      sync.Mutex
 	cabDate time.Time
@@ -113,11 +113,11 @@ func NewMetrics(now func() time.Time) *Metrics {
 	f(m.cabSyncs)
 	f(m.unusedDeleted)
 	f(m.unusedBytes)
-	m.mirrors = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "waptserver_mirror", Help: "State of each site repository as it last reported (counters since the mirror started): " +
-			"bytes_synced, bytes_served, requests_served, sync_duration_seconds, files_missing, bytes_missing, lag_seconds, files_held, bytes_held.",
-	}, []string{"mirror", "metric"})
-	f(m.mirrors)
+	m.mirrors = map[string]*prometheus.GaugeVec{}
+	for _, g := range mirrorGauges {
+		m.mirrors[g.name] = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waptserver_mirror_" + g.name, Help: g.help}, []string{"mirror"})
+		f(m.mirrors[g.name])
+	}
 	f(cabAgeCollector{m})
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -456,6 +456,20 @@ func (s *Server) handleListMirrors(w http.ResponseWriter, r *http.Request) {
 	}{list})
 }
 
+// mirrorGauges are the metrics of each site repository, as it last reported them
+// (its counters count since the mirror started).
+var mirrorGauges = []struct{ name, help string }{
+	{"bytes_synced", "Bytes the site repository downloaded from this server since it started."},
+	{"bytes_served", "Bytes the site repository served to hosts since it started."},
+	{"requests_served", "Requests the site repository answered since it started."},
+	{"sync_duration_seconds", "Duration of the site repository's last sync."},
+	{"files_missing", "Files of its manifest the site repository lacks."},
+	{"bytes_missing", "Bytes of its manifest the site repository lacks."},
+	{"lag_seconds", "Time since the oldest file the site repository lacks appeared on this server."},
+	{"files_held", "Files of its manifest the site repository holds."},
+	{"bytes_held", "Bytes of its manifest the site repository holds."},
+}
+
 // mirrorState exports the state a mirror reported.
 func (m *Metrics) mirrorState(name string, st api.MirrorState) {
 	if m == nil {
@@ -466,6 +480,6 @@ func (m *Metrics) mirrorState(name string, st api.MirrorState) {
 		"sync_duration_seconds": st.SyncSeconds, "files_missing": float64(st.FilesMissing), "bytes_missing": float64(st.BytesMissing),
 		"lag_seconds": st.LagSeconds, "files_held": float64(st.FilesHeld), "bytes_held": float64(st.BytesHeld),
 	} {
-		m.mirrors.WithLabelValues(name, k).Set(v)
+		m.mirrors[k].WithLabelValues(name).Set(v)
 	}
 }

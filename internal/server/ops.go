@@ -16,6 +16,7 @@ import (
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/edge"
+	"github.com/openwua/waptwua/internal/repo"
 	"github.com/openwua/waptwua/internal/store"
 )
 
@@ -193,25 +194,13 @@ func writable(dir string) error {
 	return nil
 }
 
-// statusWriter records the status and size of an answer. With perWrite set (repository
-// downloads) every write first pushes the connection's write deadline perWrite ahead:
-// a slow client that keeps reading is served, one that stalls is cut.
+// statusWriter records the status and size of an answer. Repository downloads write
+// through repo.WriteDeadlines (a deadline per write) under it.
 type statusWriter struct {
 	http.ResponseWriter
-	status   int
-	bytes    int64
-	rc       *http.ResponseController
-	perWrite time.Duration
+	status int
+	bytes  int64
 }
-
-func (w *statusWriter) extend() {
-	if w.perWrite > 0 {
-		_ = w.rc.SetWriteDeadline(time.Now().Add(w.perWrite)) // not supported: no deadline, as before
-	}
-}
-
-// downloadChunk is how much of a file one sendfile call may send under one deadline.
-const downloadChunk = 256 << 10
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -224,7 +213,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	w.extend()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -241,39 +229,9 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 		n, err := io.Copy(struct{ io.Writer }{w}, r)
 		return n, err
 	}
-	if w.perWrite <= 0 {
-		n, err := rf.ReadFrom(r)
-		w.bytes += n
-		return n, err
-	}
-	// Per-write deadlines: send in chunks, each under a fresh deadline. An
-	// *io.LimitedReader of a file keeps the connection's sendfile path.
-	limit := int64(-1)
-	if lr, ok := r.(*io.LimitedReader); ok {
-		r, limit = lr.R, lr.N
-		defer func() { lr.N = limit }()
-	}
-	var total int64
-	for limit != 0 {
-		chunk := int64(downloadChunk)
-		if limit > 0 {
-			chunk = min(chunk, limit)
-		}
-		w.extend()
-		n, err := rf.ReadFrom(&io.LimitedReader{R: r, N: chunk})
-		total += n
-		w.bytes += n
-		if limit > 0 {
-			limit -= n
-		}
-		if err != nil {
-			return total, err
-		}
-		if n < chunk {
-			break // end of the file
-		}
-	}
-	return total, nil
+	n, err := rf.ReadFrom(r)
+	w.bytes += n
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection (flush, deadlines).
@@ -286,14 +244,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if s.edge.HTTPS(r) {
 			w.Header().Set("Strict-Transport-Security", edge.HSTS)
 		}
-		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
 		// Write deadlines: repository downloads get one per write (they may take
 		// long, but must progress); every other route one for the whole answer (the
 		// long-poll waits at most api.MaxWait before it writes).
+		sw := &statusWriter{ResponseWriter: w}
 		if isDownload(r.URL.Path) {
-			sw.perWrite = s.writeIdle
+			sw.ResponseWriter = repo.WriteDeadlines(w, s.writeIdle)
 		} else if s.writeTimeout > 0 {
-			_ = sw.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		}
 		defer func() {
 			if v := recover(); v != nil {

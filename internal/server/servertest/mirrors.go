@@ -201,8 +201,8 @@ func testMirrorState(t *testing.T, open Opener) {
 		t.Errorf("mirror list shows credentials: %s", r.Body)
 	}
 	m := e.Do("GET", "/metrics", nil, nil)
-	for _, want := range []string{`waptserver_mirror{metric="bytes_served",mirror="lyon-1"} 5000`, `waptserver_mirror{metric="files_missing",mirror="lyon-1"} 2`,
-		`waptserver_mirror{metric="sync_duration_seconds",mirror="lyon-1"} 1.5`, `waptserver_mirror{metric="bytes_synced",mirror="lyon-1"} 320`} {
+	for _, want := range []string{`waptserver_mirror_bytes_served{mirror="lyon-1"} 5000`, `waptserver_mirror_files_missing{mirror="lyon-1"} 2`,
+		`waptserver_mirror_sync_duration_seconds{mirror="lyon-1"} 1.5`, `waptserver_mirror_bytes_synced{mirror="lyon-1"} 320`} {
 		if !strings.Contains(string(m.Body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
