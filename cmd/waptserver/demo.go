@@ -39,6 +39,8 @@ type demoOptions struct {
 	updates  int
 	seed     int64
 	logLevel string
+	// mirrors is the number of site repositories started next to the server.
+	mirrors int
 	// quick shortens the agents' schedules (tests).
 	quick bool
 }
@@ -79,6 +81,7 @@ removed at exit unless --data names one.`,
 	cmd.Flags().IntVar(&o.hosts, "hosts", 36, "number of simulated hosts (1 to 500)")
 	cmd.Flags().IntVar(&o.updates, "updates", 4000, "size of the synthetic catalog, in package.xml rows (100 to 200000)")
 	cmd.Flags().Int64Var(&o.seed, "seed", 1, "seed of the synthetic catalog")
+	cmd.Flags().IntVar(&o.mirrors, "mirrors", 0, "number of site repositories (waptserver mirror) to start next to the server, 0 to 4; the hosts are spread over their sites by network")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "error", "log level of the server and the agents: debug, info, warn or error")
 	return cmd
 }
@@ -89,6 +92,9 @@ func (o demoOptions) validate() error {
 	}
 	if o.updates < 100 || o.updates > 200_000 {
 		return fmt.Errorf("--updates %d: want 100 to 200000", o.updates)
+	}
+	if o.mirrors < 0 || o.mirrors > maxDemoMirrors {
+		return fmt.Errorf("--mirrors %d: want 0 to %d", o.mirrors, maxDemoMirrors)
 	}
 	return nil
 }
@@ -119,9 +125,10 @@ WAPTWUA demo is running.
   %d updates in a synthetic catalog, served by a stand-in for Microsoft at %s
   Data folder: %s%s
 
+%s
 Press Ctrl+C to stop.
 `, d.ConsoleURL, d.Admin, d.AdminPassword, d.Viewer, d.ViewerPassword,
-		len(d.Hosts), d.manualNote(), len(d.Manifest.Updates), d.standin.url, d.Data, d.removeNote())
+		len(d.Hosts), d.manualNote(), len(d.Manifest.Updates), d.standin.url, d.Data, d.removeNote(), d.mirrorLines())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nwaptserver demo: stopping…")
 	return nil
@@ -140,6 +147,7 @@ type demoFleet struct {
 	Hosts          []*demoHost
 	Store          store.Store
 	RulesPath      string
+	Mirrors        []*demoMirror
 
 	removeData bool
 	standin    *standin
@@ -150,6 +158,18 @@ type demoFleet struct {
 	wg         sync.WaitGroup
 	closers    []func() error
 	closeOnce  sync.Once
+}
+
+// mirrorLines prints each site repository on a line of its own.
+func (d *demoFleet) mirrorLines() string {
+	if len(d.Mirrors) == 0 {
+		return ""
+	}
+	s := "\n"
+	for i, m := range d.Mirrors {
+		s += fmt.Sprintf("  Mirror %d: %s\n", i+1, m.URL)
+	}
+	return s + "  (site repositories; the Repositories page shows their state)\n"
 }
 
 func (d *demoFleet) removeNote() string {
@@ -318,7 +338,10 @@ func startDemo(ctx context.Context, o demoOptions, tryOtherPort bool, log *slog.
 		}
 	})
 
-	// 5. The fleet.
+	// 5. The site repositories, then the fleet.
+	if err := d.startMirrors(ctx, runCtx, o, secret, log); err != nil {
+		return nil, err
+	}
 	if err := d.startFleet(ctx, runCtx, o, secret, log); err != nil {
 		return nil, err
 	}

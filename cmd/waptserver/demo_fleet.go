@@ -232,8 +232,12 @@ func (d *demoFleet) startHost(ctx, runCtx context.Context, o demoOptions, h *dem
 	}
 	client := agent.NewClient(hc, d.URL, repoURL, cred, "waptwua-demo")
 	alog := log.With(slog.String("host", h.Name))
-	if h.Agent, err = agent.New(cfg, h.Sim, client, filepath.Join(dir, "data"), agent.WithLogger(alog),
-		agent.WithDiskSpace(plentyOfDisk{}), agent.WithHostInfo(h.Name, h.OS, "demo")); err != nil {
+	opts := []agent.Option{agent.WithLogger(alog), agent.WithDiskSpace(plentyOfDisk{}), agent.WithHostInfo(h.Name, h.OS, "demo")}
+	if o.mirrors > 0 {
+		nets := demoHostNetworks(i, o.mirrors)
+		opts = append(opts, agent.WithNetworks(func() ([]string, error) { return nets, nil }))
+	}
+	if h.Agent, err = agent.New(cfg, h.Sim, client, filepath.Join(dir, "data"), opts...); err != nil {
 		return err
 	}
 	// Start the agents over a few seconds, as a fleet comes to life.

@@ -40,6 +40,7 @@ const (
 type mirrorView struct {
 	store.Mirror
 	Display       string
+	Class         string // the badge colour of Display
 	HostsAssigned int
 	SiteKnown     bool
 }
@@ -113,7 +114,9 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, statu
 		}
 		for _, m := range ms {
 			_, known := counts[m.Site]
-			d.Mirrors = append(d.Mirrors, mirrorView{Mirror: m, Display: mirrorDisplay(m, c.now()), HostsAssigned: counts[m.Site], SiteKnown: known})
+			disp := mirrorDisplay(m, c.now())
+			class := map[string]string{mirrorInSync: "b-ok", mirrorSyncing: "b-pending", mirrorLagging: "b-reboot", mirrorUnreachable: "b-error"}[disp]
+			d.Mirrors = append(d.Mirrors, mirrorView{Mirror: m, Display: disp, Class: class, HostsAssigned: counts[m.Site], SiteKnown: known})
 		}
 	}
 	p := c.newPage(w, r, "repositories", "Repositories", d)
