@@ -53,25 +53,31 @@ func (s *Store) writeReports(ctx context.Context, group []sqlq.GroupItem[sqlq.Ho
 	}
 	sort.SliceStable(order, func(a, b int) bool { return group[order[a]].V.Host < group[order[b]].V.Host })
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		counts := sqlq.CountDeltas{}
 		for _, i := range order {
 			it := group[i]
 			if err := it.Ctx.Err(); err != nil {
 				results[i] = err
 				continue
 			}
+			var d sqlq.CountDeltas
 			results[i] = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-				return s.applyReport(ctx, sp, it.V)
+				return s.applyReport(ctx, sp, it.V, &d)
 			})
 			if results[i] != nil && tx.Conn().IsClosed() {
 				return results[i] // the connection broke: the group is lost
 			}
+			if results[i] == nil {
+				counts.Merge(d)
+			}
 		}
-		return nil
+		return s.ApplyCountDeltas(ctx, pgConn{tx}, counts) // last, in update order
 	})
 }
 
-// applyReport writes one report in tx.
-func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hr sqlq.HostReport) error {
+// applyReport writes one report in tx and sets *counts to its changes of the update
+// counts, for the group to write.
+func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hr sqlq.HostReport, counts *sqlq.CountDeltas) error {
 	r := hr.Report
 	hostPK, plan, err := s.PlanHostReport(ctx, pgConn{tx}, hr.Host, r)
 	if err != nil {
@@ -109,6 +115,7 @@ func (s *Store) applyReport(ctx context.Context, tx pgx.Tx, hr sqlq.HostReport) 
 	if hr.Result != nil {
 		*hr.Result = store.ReportResult{Unknown: unknown, Unchanged: plan.Unchanged}
 	}
+	*counts = plan.Deltas
 	return nil
 }
 

@@ -37,22 +37,26 @@ const maxGroup = 64
 // writeReports writes a group of reports in one transaction, each in a savepoint.
 func (s *Store) writeReports(ctx context.Context, group []sqlq.GroupItem[sqlq.HostReport], results []error) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		counts := sqlq.CountDeltas{}
 		for i, it := range group {
-			results[i] = s.applyInSavepoint(ctx, tx, it)
+			var d sqlq.CountDeltas
+			if results[i] = s.applyInSavepoint(ctx, tx, it, &d); results[i] == nil {
+				counts.Merge(d)
+			}
 		}
-		return nil
+		return s.ApplyCountDeltas(ctx, conn{tx}, counts)
 	})
 }
 
 // applyInSavepoint applies one report of a group; an error rolls back this report only.
-func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupItem[sqlq.HostReport]) error {
+func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupItem[sqlq.HostReport], counts *sqlq.CountDeltas) error {
 	if err := it.Ctx.Err(); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT report`); err != nil {
 		return err
 	}
-	err := s.applyReport(ctx, tx, it.V)
+	err := s.applyReport(ctx, tx, it.V, counts)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO report`); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back the report: %w", rerr))
@@ -64,8 +68,9 @@ func (s *Store) applyInSavepoint(ctx context.Context, tx *sql.Tx, it sqlq.GroupI
 	return err
 }
 
-// applyReport writes one report in tx.
-func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hr sqlq.HostReport) error {
+// applyReport writes one report in tx and sets *counts to its changes of the update
+// counts, for the group to write.
+func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hr sqlq.HostReport, counts *sqlq.CountDeltas) error {
 	r := hr.Report
 	hostPK, plan, err := s.PlanHostReport(ctx, conn{tx}, hr.Host, r)
 	if err != nil {
@@ -91,6 +96,7 @@ func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, hr sqlq.HostReport)
 	if hr.Result != nil {
 		*hr.Result = store.ReportResult{Unknown: unknown, Unchanged: plan.Unchanged}
 	}
+	*counts = plan.Deltas
 	return nil
 }
 

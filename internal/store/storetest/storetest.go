@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReportIdempotent", testReportIdempotent},
 		{"ReportUnknownUpdates", testReportUnknown},
 		{"ReportLeanAndDigest", testReportLeanDigest},
+		{"CountsMatchRecount", testCountsMatchRecount},
 		{"ReportInvalid", testReportInvalid},
 		{"ReportNeededCounts", testReportNeeded},
 		{"ReportConcurrentMixed", testReportConcurrentMixed},

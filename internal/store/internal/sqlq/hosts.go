@@ -278,7 +278,14 @@ func (c *Common) TouchHost(ctx context.Context, uuid string, at time.Time) error
 // DeleteHost removes the host, its statuses and its commands.
 func (c *Common) DeleteHost(ctx context.Context, uuid string) error {
 	err := c.DB.Write(ctx, func(tx Conn) error {
-		return Exec1(ctx, tx, "host "+uuid, `DELETE FROM hosts WHERE uuid = ?`, uuid)
+		pk, err := c.lockHost(ctx, tx, uuid) // the host first, then the counts (as reports)
+		if err != nil {
+			return err
+		}
+		if err := c.uncountHost(ctx, tx, pk); err != nil {
+			return err
+		}
+		return Exec1(ctx, tx, "host "+uuid, `DELETE FROM hosts WHERE id = ?`, pk)
 	})
 	return c.errf(err, "delete host")
 }

@@ -27,6 +27,7 @@ type HostRow struct {
 type Write struct {
 	UpdatePK int64
 	Update   store.ReportedUpdate // Key lower-cased
+	Old      wu.Status            // the status it replaces, "" for a new one
 }
 
 // HostReport is one host's report waiting in a write group.
@@ -43,6 +44,8 @@ type ReportPlan struct {
 	Counts  store.StatusCounts
 	// Unchanged: the report's digest is the host's stored one; nothing else is planned.
 	Unchanged bool
+	// Deltas are the changes of the update counts (complete once Resolve ran).
+	Deltas CountDeltas
 }
 
 // Resolve has the backend's resolve fill the update pks of the plan's writes and, for a
@@ -54,10 +57,16 @@ func (p *ReportPlan) Resolve(lean bool, resolve func([]Write) error) ([]wu.Updat
 	if err := resolve(p.Writes); err != nil {
 		return nil, err
 	}
-	if !lean {
-		return nil, nil
+	var unknown []wu.UpdateKey
+	if lean {
+		unknown = p.DropUnknown()
 	}
-	return p.DropUnknown(), nil
+	for _, w := range p.Writes {
+		if w.Old == "" {
+			p.Deltas.Change(w.UpdatePK, "", w.Update.Status)
+		}
+	}
+	return unknown, nil
 }
 
 // DropUnknown removes from a lean report's plan the writes whose update the backend
@@ -91,13 +100,14 @@ func PlanReport(existing []HostRow, r store.Report) (ReportPlan, error) {
 		}
 		reported[u.Key] = u // the last one of duplicates wins
 	}
-	var p ReportPlan
+	p := ReportPlan{Deltas: CountDeltas{}}
 	have := make(map[wu.UpdateKey]HostRow, len(existing))
 	for _, e := range existing {
 		have[e.Key] = e
 		if _, ok := reported[e.Key]; !ok {
 			if r.Full {
 				p.Deletes = append(p.Deletes, e.UpdatePK)
+				p.Deltas.Change(e.UpdatePK, e.Status, "")
 			} else {
 				p.Counts.Add(e.Status)
 			}
@@ -111,7 +121,8 @@ func PlanReport(existing []HostRow, r store.Report) (ReportPlan, error) {
 		}
 		w := Write{Update: u}
 		if ok {
-			w.UpdatePK = e.UpdatePK
+			w.UpdatePK, w.Old = e.UpdatePK, e.Status
+			p.Deltas.Change(e.UpdatePK, e.Status, u.Status)
 		}
 		p.Writes = append(p.Writes, w)
 	}

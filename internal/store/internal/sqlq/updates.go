@@ -25,9 +25,9 @@ const (
 )
 
 // HostCountCols are two columns over update alias u: the hosts needing it and the hosts
-// having installed it (correlated subqueries).
-const HostCountCols = "(SELECT count(*) FROM host_updates h WHERE h.update_pk = u.id AND h.status IN (" + NeededStatusSQL + ")), " +
-	"(SELECT count(*) FROM host_updates h WHERE h.update_pk = u.id AND h.status = 'OK')"
+// having installed it, from the maintained update_counts (counts.go).
+const HostCountCols = "coalesce((SELECT n.needing FROM update_counts n WHERE n.update_pk = u.id), 0), " +
+	"coalesce((SELECT n.installed FROM update_counts n WHERE n.update_pk = u.id), 0)"
 
 type facet int
 
@@ -178,9 +178,9 @@ func where(b *builder, f store.UpdateFilter, skip facet) {
 			b.w(" NOT")
 		}
 		if b.d.SemiJoinIn {
-			b.w(" u.id IN (SELECT h.update_pk FROM host_updates h WHERE h.status IN (", NeededStatusSQL, "))")
+			b.w(" u.id IN (SELECT n.update_pk FROM update_counts n WHERE n.needing > 0)")
 		} else {
-			b.w(" EXISTS (SELECT 1 FROM host_updates h WHERE h.update_pk = u.id AND h.status IN (", NeededStatusSQL, "))")
+			b.w(" EXISTS (SELECT 1 FROM update_counts n WHERE n.update_pk = u.id AND n.needing > 0)")
 		}
 	}
 	if f.Downloaded != nil {
