@@ -264,7 +264,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		appJobs = adapter
 	}
 	application := server.NewApp(st, appJobs, metrics, pkgRoots, cfg.PackageTrustedCerts,
-		app.WithLogger(log), app.WithInstallers(msiBuilder{exeDir: o.agentExeDir}))
+		app.WithLogger(log), app.WithInstallers(msiBuilder{exeDir: o.agentExeDir}), app.WithPayloads(rp))
 	opts = append(opts, server.WithApp(application))
 	if !o.noJobs {
 		runner, err := newJobs(cfg, st, rp, log, metrics, application)

@@ -81,6 +81,12 @@ type Report struct {
 	// accepts lean reports when its answer to a report carries the header
 	// LeanReportsHeader (or is a ReportAnswer with Lean set).
 	Lean bool `json:"lean,omitempty"`
+	// UpdatePackages are the update packages the server offered (Rules.UpdatePackages),
+	// each with its outcome: UpdatePackageInstalled, UpdatePackageRebootNeeded,
+	// UpdatePackageNotApplicable, UpdatePackageError (Error: the exit code and its
+	// meaning, or why it could not run) or PackageRefused (not signed, not trusted,
+	// tampered). An absent list keeps the last one reported.
+	UpdatePackages []PackageStatus `json:"update_packages,omitempty"`
 }
 
 // LeanReportsHeader is set ("1") on the answer to every report by a server that accepts
@@ -103,6 +109,14 @@ type UpdateRef struct {
 	UpdateID       string `json:"update_id"`
 	RevisionNumber int    `json:"revision_number"`
 }
+
+// Statuses of an update package in a report (besides PackageRefused).
+const (
+	UpdatePackageInstalled     = "installed"      // the action ran and the update is there (or was already)
+	UpdatePackageRebootNeeded  = "reboot_needed"  // installed; it takes effect at the next restart
+	UpdatePackageNotApplicable = "not_applicable" // Windows says the update does not apply to this host
+	UpdatePackageError         = "error"          // the action failed: exit code and meaning in Error
+)
 
 // ScheduleReport is the state of the host's maintenance schedule: its next window and
 // deadline, the reboot state, the refusal of an invalid policy, and the decisions taken
@@ -233,6 +247,26 @@ func (r *Report) Validate() error {
 			return err
 		}
 	}
+	if len(r.UpdatePackages) > MaxPackages {
+		return &FieldError{"update_packages", fmt.Sprintf("%d update packages, at most %d per report", len(r.UpdatePackages), MaxPackages)}
+	}
+	for i, p := range r.UpdatePackages {
+		f := func(name string) string { return fmt.Sprintf("update_packages[%d].%s", i, name) }
+		if p.Name == "" || len(p.Name) > 128 {
+			return &FieldError{f("name"), "a package name of 1 to 128 characters is required"}
+		}
+		if len(p.Version) > 64 {
+			return &FieldError{f("version"), "too long"}
+		}
+		switch p.Status {
+		case UpdatePackageInstalled, UpdatePackageRebootNeeded, UpdatePackageNotApplicable, UpdatePackageError, PackageRefused:
+		default:
+			return &FieldError{f("status"), fmt.Sprintf("%q is not one of installed, reboot_needed, not_applicable, error, refused", p.Status)}
+		}
+		if len(p.Error) > MaxErrorLen {
+			return &FieldError{f("error"), "too long"}
+		}
+	}
 	for i, u := range r.Updates {
 		f := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
 		if !wu.IsGUID(u.UpdateID) {
@@ -361,6 +395,11 @@ type Rules struct {
 	// the order to try them (RepoFolder gives each one's update folder); the main
 	// server is the implicit last. Empty: the host downloads from the main server.
 	Repositories []string `json:"repositories,omitempty"`
+	// UpdatePackages are the update packages assigned to the host (issue 15), in
+	// install order, listed apart from the rules packages; the agent verifies each
+	// (pkg.VerifyUpdate), fetches its payload from PackagePrefix+"NAME_VERSION.payload/<path>"
+	// and runs its action.
+	UpdatePackages []Package `json:"update_packages,omitempty"`
 }
 
 // PackagePrefix is where the server's package repository is served: repo_url

@@ -53,6 +53,8 @@ type Deps struct {
 	// are stored unverified and not served.
 	PackageRoots       *x509.CertPool
 	PackageRootsSource string
+	// Payloads keeps update packages' payload files (WithPayloads; nil: not accepted).
+	Payloads PayloadFiles
 }
 
 // Option configures an App.

@@ -35,6 +35,8 @@ type PackageStore interface {
 	UnassignPackage(ctx context.Context, a store.PackageAssignment) error
 	ListAssignments(ctx context.Context) ([]store.PackageAssignment, error)
 	GetHost(ctx context.Context, uuid string) (store.Host, error)
+	PackageFile(ctx context.Context, filename string) (store.RulesPackage, error)
+	SetPayloadComplete(ctx context.Context, name, version string, complete bool) error
 }
 
 // Limits of package policy values.
@@ -166,7 +168,13 @@ func (a *App) IngestPackage(ctx context.Context, data []byte, priority int) (sto
 	sum := sha256.Sum256(data)
 	row.SHA256 = hex.EncodeToString(sum[:])
 	var ctl pkg.Control
-	if a.d.PackageRoots == nil {
+	update := isUpdatePackage(data)
+	switch {
+	case update:
+		if ctl, err = a.verifyUpdateUpload(ctx, who, &row); err != nil {
+			return row, false, err
+		}
+	case a.d.PackageRoots == nil:
 		p, err := pkg.Open(data, pkg.Limits{})
 		if err != nil {
 			return row, false, &Error{Kind: Unprocessable, Msg: fmt.Sprintf("package refused: %v", err), Err: err}
@@ -174,15 +182,10 @@ func (a *App) IngestPackage(ctx context.Context, data []byte, priority int) (sto
 		ctl, row.Rules = p.Control, p.RulesJSON
 		row.VerifyError = "not verified: the server has no package_trusted_certs (set it in [options] of waptserver.ini, " +
 			"restart and upload the package again); it is not served to agents until then"
-	} else {
+	default:
 		v, err := pkg.Verify(data, pkg.VerifyOptions{Roots: a.d.PackageRoots, Now: a.now})
 		if err != nil {
-			msg := fmt.Sprintf("package refused: %v", err)
-			if errors.Is(err, pkg.ErrUntrusted) {
-				msg += fmt.Sprintf(" (the server trusts the certificates of package_trusted_certs %s: sign with one of them or add the signer's CA there)", a.d.PackageRootsSource)
-			}
-			a.audit(ctx, who.Name, "package.refused", "package:"+row.SHA256[:16], map[string]string{"error": err.Error()})
-			return row, false, &Error{Kind: Unprocessable, Msg: msg, Err: err}
+			return row, false, a.refusePackage(ctx, who, row, err)
 		}
 		ctl, row.Rules, row.Verified = v.Control, v.RulesJSON, true
 	}
@@ -193,6 +196,9 @@ func (a *App) IngestPackage(ctx context.Context, data []byte, priority int) (sto
 	if row.Control, err = pkg.ControlText(data); err != nil {
 		return row, false, &Error{Kind: Unprocessable, Msg: fmt.Sprintf("package refused: %v", err), Err: err}
 	}
+	if err := checkKindOfName(ctx, ps, row); err != nil {
+		return row, false, err
+	}
 	stored, created, err = ps.PutPackage(ctx, row)
 	if errors.Is(err, store.ErrConflict) {
 		return row, false, &Error{Kind: Conflict, Msg: fmt.Sprintf("package %s version %s exists already with other content: choose a higher version", row.Name, row.Version), Err: err}
@@ -201,7 +207,8 @@ func (a *App) IngestPackage(ctx context.Context, data []byte, priority int) (sto
 		return row, false, err
 	}
 	a.audit(ctx, who.Name, "package.upload", "package:"+stored.Name+"="+stored.Version, map[string]any{"filename": stored.Filename,
-		"sha256": stored.SHA256, "maturity": stored.Maturity, "verified": stored.Verified, "signer": stored.Signer, "created": created})
+		"sha256": stored.SHA256, "maturity": stored.Maturity, "verified": stored.Verified, "signer": stored.Signer, "created": created,
+		"update_package": stored.IsUpdate()})
 	if created {
 		// The signed target_groups become assignments (administrators may change them).
 		for _, g := range stored.TargetGroups {
@@ -322,7 +329,7 @@ func (a *App) DeletePackage(ctx context.Context, name, version string) error {
 		return notFound(err, "no package %s version %s", Truncate(name, 130), Truncate(version, 70))
 	}
 	a.audit(ctx, who.Name, "package.delete", "package:"+name+"="+version, nil)
-	return nil
+	return a.removePayload(name, version)
 }
 
 // promoteRefusal says why p cannot be offered to PROD hosts at now (nil: it can).

@@ -109,7 +109,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 // (its own content type check).
 func requireJSONBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upload := r.Method == http.MethodPost && r.URL.Path == AdminPrefix+"/packages"
+		upload := r.Method == http.MethodPost && r.URL.Path == AdminPrefix+"/packages" || isPayloadUpload(r)
 		hasBody := r.ContentLength > 0 || r.ContentLength < 0 && len(r.TransferEncoding) > 0
 		if !upload && hasBody {
 			ct := r.Header.Get("Content-Type")

@@ -261,6 +261,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, h store.Ho
 			return nil
 		}
 		s.logPackageErrors(r.Context(), h.UUID, rep.Packages)
+		s.logUpdatePackageErrors(r.Context(), h.UUID, rep.UpdatePackages)
 		if res, err = s.store.RecordReport(r.Context(), h.UUID, sr); err != nil {
 			return err
 		}
@@ -339,6 +340,12 @@ func storeReport(rep *api.Report, at time.Time) (store.Report, error) {
 		out.Packages = append(out.Packages, store.HostPackage{Name: p.Name, Version: p.Version, Status: p.Status, Error: p.Error})
 	}
 	out.Networks, out.Repository = rep.Networks, rep.Repository
+	if rep.UpdatePackages != nil {
+		out.UpdatePackages = make([]store.HostPackage, 0, len(rep.UpdatePackages))
+		for _, p := range rep.UpdatePackages {
+			out.UpdatePackages = append(out.UpdatePackages, store.HostPackage{Name: p.Name, Version: p.Version, Status: p.Status, Error: p.Error})
+		}
+	}
 	seen := make(map[wu.UpdateKey]int, len(rep.Updates))
 	for i, u := range rep.Updates {
 		field := func(name string) string { return fmt.Sprintf("updates[%d].%s", i, name) }
@@ -550,7 +557,7 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, h store.Hos
 	if len(bytes.TrimSpace(rs.Rules)) == 0 {
 		rs.Rules = api.RawJSON("{}")
 	}
-	if rs.Packages, err = s.hostPackages(r.Context(), h); err != nil {
+	if rs.Packages, rs.UpdatePackages, err = s.hostPackageLists(r.Context(), h); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -61,6 +61,7 @@ func (s *Server) packageRoutes(mux *http.ServeMux, read func(string, http.Handle
 	mux.HandleFunc("GET "+api.PackagePrefix+packagesIndex, s.handlePackagesIndex)
 	mux.HandleFunc("GET "+api.PackagePrefix+packagesIndexJSON, s.handlePackagesIndexJSON)
 	mux.HandleFunc("GET "+api.PackagePrefix+"{file}", s.handlePackageFile)
+	mux.HandleFunc("GET "+api.PackagePrefix+"{dir}/{path...}", s.handlePayloadFile)
 
 	read("/packages", s.handleListPackages)
 	admin("POST", "/packages", s.handleUploadPackage)
@@ -73,6 +74,8 @@ func (s *Server) packageRoutes(mux *http.ServeMux, read func(string, http.Handle
 	read("/assignments", s.handleListAssignments)
 	admin("POST", "/promotions/check", s.handleCheckPromotions)
 	read("/hosts/{uuid}/packages", s.handleHostPackages)
+	read("/packages/{name}/{version}/payload", s.handleGetPayload)
+	admin("PUT", "/packages/{name}/{version}/payload/{path...}", s.handlePutPayload)
 }
 
 // --- the host's list ------------------------------------------------------------------
@@ -93,25 +96,44 @@ func apiPackage(p store.RulesPackage) api.Package {
 		Maturity: p.Maturity, OfferedMaturity: p.OfferedMaturity(), Priority: p.Priority}
 }
 
-// hostPackages is the package list of the host's rules answer.
+// hostPackages is the rules package list of the host's rules answer.
 func (s *Server) hostPackages(ctx context.Context, h store.Host) ([]api.Package, error) {
+	rules, _, err := s.hostPackageLists(ctx, h)
+	return rules, err
+}
+
+// hostPackageLists are the rules packages and the update packages of the host's rules
+// answer, apart: an agent that knows no update packages would refuse them as rules.
+func (s *Server) hostPackageLists(ctx context.Context, h store.Host) (rules, updates []api.Package, err error) {
 	pkgs, err := s.store.ListPackages(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(pkgs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	assigns, err := s.store.ListAssignments(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return PackagesFor(h, pkgs, assigns), nil
+	var rp, up []store.RulesPackage
+	for _, p := range pkgs {
+		if p.IsUpdate() {
+			up = append(up, p)
+		} else {
+			rp = append(rp, p)
+		}
+	}
+	rules = PackagesFor(h, rp, assigns)
+	if len(up) > 0 {
+		updates = PackagesFor(h, up, assigns)
+	}
+	return rules, updates, nil
 }
 
 // --- repository -----------------------------------------------------------------------
 
-// servedPackages lists the verified packages, in the index order.
+// servedPackages lists the servable packages, in the index order.
 func (s *Server) servedPackages(ctx context.Context) ([]store.RulesPackage, time.Time, error) {
 	pkgs, err := s.store.ListPackages(ctx)
 	if err != nil {
@@ -120,7 +142,7 @@ func (s *Server) servedPackages(ctx context.Context) ([]store.RulesPackage, time
 	var out []store.RulesPackage
 	var mod time.Time
 	for _, p := range pkgs {
-		if !p.Verified {
+		if !p.Servable() {
 			continue
 		}
 		out = append(out, p)
@@ -204,7 +226,7 @@ func (s *Server) handlePackagesIndexJSON(w http.ResponseWriter, r *http.Request)
 func (s *Server) handlePackageFile(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
 	p, err := s.store.PackageFile(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !p.Verified {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !p.Servable() {
 		writeErrorBody(w, http.StatusNotFound, "", fmt.Sprintf("no package %s in this repository", truncate(name, 200)))
 		return
 	}
@@ -383,7 +405,7 @@ func (s *Server) handleHostPackages(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, "no host %s", truncate(uuid, 100)))
 		return
 	}
-	offered, err := s.hostPackages(r.Context(), h)
+	offered, offeredUpdates, err := s.hostPackageLists(r.Context(), h)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -391,16 +413,35 @@ func (s *Server) handleHostPackages(w http.ResponseWriter, r *http.Request) {
 	if offered == nil {
 		offered = []api.Package{}
 	}
+	if offeredUpdates == nil {
+		offeredUpdates = []api.Package{}
+	}
 	reported := wireList(h.Packages, wireHostPackage)
 	writeJSON(w, http.StatusOK, map[string]any{"host": h.UUID, "maturity": h.Maturity, "groups": h.Groups,
-		"offered": offered, "reported": reported})
+		"offered": offered, "reported": reported,
+		"offered_update_packages": offeredUpdates, "reported_update_packages": wireList(h.UpdatePackages, wireHostPackage)})
 }
 
 // logPackageErrors logs the packages a host refused (the report stores them too).
 func (s *Server) logPackageErrors(ctx context.Context, host string, ps []api.PackageStatus) {
+	s.logRefused(ctx, host, "host refused a rules package", ps)
+}
+
+// logUpdatePackageErrors logs the update packages a host refused or failed to install.
+func (s *Server) logUpdatePackageErrors(ctx context.Context, host string, ps []api.PackageStatus) {
+	s.logRefused(ctx, host, "host refused an update package", ps)
+	for _, p := range ps {
+		if p.Status == api.UpdatePackageError {
+			s.log.WarnContext(ctx, "update package failed on a host", slog.String("host", host), slog.String("package", p.Name),
+				slog.String("version", p.Version), slog.String("error", p.Error))
+		}
+	}
+}
+
+func (s *Server) logRefused(ctx context.Context, host, msg string, ps []api.PackageStatus) {
 	for _, p := range ps {
 		if p.Status == api.PackageRefused {
-			s.log.WarnContext(ctx, "host refused a rules package", slog.String("host", host), slog.String("package", p.Name),
+			s.log.WarnContext(ctx, msg, slog.String("host", host), slog.String("package", p.Name),
 				slog.String("version", p.Version), slog.String("error", p.Error))
 		}
 	}

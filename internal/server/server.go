@@ -54,6 +54,8 @@ type Repository interface {
 	TempDir() string
 	Stat(name string) (repo.FileInfo, error)
 	Usage() (repo.Usage, error)
+	// ServePayload serves a payload file of an update package (with Range).
+	ServePayload(w http.ResponseWriter, r *http.Request, dir, file string)
 }
 
 // Defaults of the options.
@@ -227,8 +229,11 @@ func New(st Store, opts ...Option) *Server {
 		s.rules = noRules{}
 	}
 	if s.app == nil {
-		s.app = NewApp(st, s.jobs, s.metrics, s.pkgRoots, s.pkgRootsSource,
-			append([]app.Option{app.WithClock(s.now), app.WithLogger(s.log)}, s.appOpts...)...)
+		appOpts := []app.Option{app.WithClock(s.now), app.WithLogger(s.log)}
+		if p, ok := s.repo.(app.PayloadFiles); ok {
+			appOpts = append(appOpts, app.WithPayloads(p))
+		}
+		s.app = NewApp(st, s.jobs, s.metrics, s.pkgRoots, s.pkgRootsSource, append(appOpts, s.appOpts...)...)
 	}
 	return s
 }

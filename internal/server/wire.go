@@ -60,7 +60,11 @@ func (s *Server) wirePackage(p store.RulesPackage, assigns []store.PackageAssign
 		PolicyPromoteMinSuccessPct: p.PackagePolicy.PromoteMinSuccessPct, PromotedAt: p.PromotedAt, PromotedBy: p.PromotedBy,
 		LastCheck: admin.PromotionCheck{At: p.LastCheck.At, RingHosts: p.LastCheck.RingHosts, SuccessHosts: p.LastCheck.SuccessHosts,
 			Note: p.LastCheck.Note},
-		OfferedMaturity: p.OfferedMaturity(), Rollout: wireRollout(app.Rollout(p, s.now())), Assignments: []admin.Assignment{}}
+		OfferedMaturity: p.OfferedMaturity(), Rollout: wireRollout(app.Rollout(p, s.now())), Assignments: []admin.Assignment{},
+		Kind: store.PackageKindRules, Actions: p.Actions, PayloadComplete: p.PayloadComplete}
+	if p.IsUpdate() {
+		v.Kind = store.PackageKindUpdate
+	}
 	for _, a := range assigns {
 		if a.Package == p.Name {
 			v.Assignments = append(v.Assignments, wireAssignment(a))
@@ -81,6 +85,7 @@ func wireHost(h store.Host) admin.Host {
 		Counts: admin.StatusCounts{OK: c.OK, Pending: c.Pending, Missing: c.Missing, Discarded: c.Discarded, Error: c.Error, Superseded: c.Superseded}}
 	out.Packages = mapSlice(h.Packages, wireHostPackage)
 	out.Networks, out.Repository, out.RepositoryAt = h.Networks, h.Repository, h.RepositoryAt
+	out.UpdatePackages = mapSlice(h.UpdatePackages, wireHostPackage)
 	return out
 }
 

@@ -61,7 +61,7 @@ func TestWireContract(t *testing.T) {
 			[]string{"agent_version", "counts", "groups", "last_error", "last_scan", "last_seen", "maturity", "name", "os", "packages",
 				"reboot_pending", "registered_at", "uuid", "wua_status"}},
 		{"package", s.wirePackage(pkg, []store.PackageAssignment{{Package: "p", Kind: store.AssignGroup, Target: "g"}}),
-			[]string{"assignments", "description", "filename", "hold", "last_check", "maturity", "name", "offered_maturity",
+			[]string{"assignments", "description", "filename", "hold", "kind", "last_check", "maturity", "name", "offered_maturity",
 				"policy_promote_after_days", "policy_promote_min_success_pct", "priority", "promote_after_days",
 				"promote_min_success_pct", "promoted_at", "promoted_by", "rollout", "rules", "sha256", "signature_date", "signer",
 				"signer_fingerprint", "size", "target_groups", "uploaded_at", "uploaded_by", "verified", "verify_error", "version"}},

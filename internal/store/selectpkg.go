@@ -27,7 +27,7 @@ func PackagesFor(h Host, pkgs []RulesPackage, assigns []PackageAssignment) []Rul
 	}
 	best := map[string]RulesPackage{}
 	for _, p := range pkgs {
-		if !assigned[p.Name] || !p.Verified || !AcceptsMaturity(h.Maturity, p.OfferedMaturity()) {
+		if !assigned[p.Name] || !p.Servable() || !AcceptsMaturity(h.Maturity, p.OfferedMaturity()) {
 			continue
 		}
 		if b, ok := best[p.Name]; !ok || CompareVersions(p.Version, b.Version) > 0 {

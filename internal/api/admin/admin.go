@@ -109,6 +109,11 @@ type Package struct {
 	OfferedMaturity string         `json:"offered_maturity"`
 	Rollout         *Rollout       `json:"rollout,omitempty"`
 	Assignments     []Assignment   `json:"assignments"`
+	// Kind is "rules" or "update" (issue 15); an update package has its Actions
+	// (WAPT/actions.json) and is offered to agents once PayloadComplete.
+	Kind            string          `json:"kind"`
+	Actions         json.RawMessage `json:"actions,omitempty"`
+	PayloadComplete bool            `json:"payload_complete,omitempty"`
 }
 
 // StatusCounts counts a host's updates per status.
@@ -146,6 +151,10 @@ type Host struct {
 	LastError     string        `json:"last_error,omitempty"`
 	Counts        StatusCounts  `json:"counts"`
 	Packages      []HostPackage `json:"packages,omitempty"`
+	// UpdatePackages are the update packages of the host's last report with their
+	// outcome: installed, reboot_needed, not_applicable, error (the exit code and its
+	// meaning in Error) or refused.
+	UpdatePackages []HostPackage `json:"update_packages,omitempty"`
 	// Pending: waits for an administrator's approval; ResetAt/ResetBy: the last reset.
 	Pending bool      `json:"pending,omitempty"`
 	ResetAt time.Time `json:"reset_at,omitzero"`

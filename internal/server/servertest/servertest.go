@@ -104,6 +104,7 @@ func Run(t *testing.T, open Opener) {
 		{"MirrorManifest", testMirrorManifest},
 		{"MirrorState", testMirrorState},
 		{"Sites", testSites},
+		{"UpdatePackages", testUpdatePackages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
