@@ -160,6 +160,16 @@ func buildWaptserver(t *testing.T, dir string) string {
 	return bin
 }
 
+// addAdmin creates the admin user (killAdminPassword) with "waptserver user add".
+func addAdmin(t *testing.T, bin, ini string) {
+	t.Helper()
+	add := exec.Command(bin, "user", "add", "admin", "--role", "admin", "--password-stdin", "--config", ini)
+	add.Stdin = strings.NewReader(killAdminPassword + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("waptserver user add: %v\n%s", err, out)
+	}
+}
+
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
@@ -438,11 +448,7 @@ cleanup_kbs = False
 	if err := os.WriteFile(ini, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	add := exec.Command(bin, "user", "add", "admin", "--role", "admin", "--password-stdin", "--config", ini)
-	add.Stdin = strings.NewReader(killAdminPassword + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("waptserver user add: %v\n%s", err, out)
-	}
+	addAdmin(t, bin, ini)
 
 	// 1. First life: the cab is synced at start; a host reports the update MISSING and
 	// the missing-files job starts the download, which stalls.
