@@ -71,20 +71,7 @@ func (s *simHost) step() error {
 	if s.isOff(now) {
 		return nil
 	}
-	a := s.h.agent
-	a.noteAlive()
-	st, err := LoadState(a.dataDir)
-	if err != nil {
-		return err
-	}
-	dl, in := a.due(a.Schedule(time.Time{}), st, now)
-	if !now.Before(dl) {
-		a.scheduledDownload(ctx, retries{}, ServeOptions{})
-	}
-	if !now.Before(in) {
-		a.scheduledInstall(ctx, retries{}, ServeOptions{})
-	}
-	return nil
+	return s.h.agent.RunDue(ctx)
 }
 
 func (s *simHost) state(t *testing.T) *State {

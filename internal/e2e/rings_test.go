@@ -305,13 +305,25 @@ func (s *ringServer) reportedPackages(t *testing.T, uuid string) map[string]stor
 
 // --- hosts ---------------------------------------------------------------------------------
 
+// hostSetup changes what newRingHost makes: the host's groups (default "fleet"), more
+// [waptwua] lines, and agent options made with the simulated host (a sim.Desktop).
+type hostSetup struct {
+	Groups  []string
+	IniWUA  string
+	Options func(h *sim.Host) []agent.Option
+}
+
 // newRingHost registers a simulated host with groups and a maturity, trusting the
 // package certificates at trusted, on the shared clock.
-func newRingHost(t *testing.T, srv *ringServer, name, maturity, trusted string, profile sim.Profile) *host {
+func newRingHost(t *testing.T, srv *ringServer, name, maturity, trusted string, profile sim.Profile, setup ...hostSetup) *host {
 	t.Helper()
+	su := hostSetup{Groups: []string{"fleet"}}
+	if len(setup) > 0 {
+		su = setup[0]
+	}
 	dir := t.TempDir()
-	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\nmaturities = %s\n[waptwua]\nenabled = True\ntrusted_certs = %s\n",
-		srv.url, srv.url, name, maturity, trusted)
+	ini := fmt.Sprintf("[global]\nallow_insecure_http = True\nrepo_url = %s/wapt\nwapt_server = %s\nuuid = %s\nmaturities = %s\n[waptwua]\nenabled = True\ntrusted_certs = %s\n%s",
+		srv.url, srv.url, name, maturity, trusted, su.IniWUA)
 	cfg, err := config.ParseAgent([]byte(ini), filepath.Join(dir, "wapt-get.ini"))
 	if err != nil {
 		t.Fatal(err)
@@ -330,13 +342,17 @@ func newRingHost(t *testing.T, srv *ringServer, name, maturity, trusted string, 
 	repoURL, _ := cfg.WUARepoURL()
 	anon := agent.NewClient(http.DefaultClient, srv.url, repoURL, nil, "e2e")
 	cred, err := agent.Register(context.Background(), anon, srv.url, enrollmentSecret,
-		api.RegisterRequest{UUID: name, Name: name, OS: "Windows (simulated)", AgentVersion: "e2e", Groups: []string{"fleet"}, Maturity: maturity})
+		api.RegisterRequest{UUID: name, Name: name, OS: "Windows (simulated)", AgentVersion: "e2e", Groups: su.Groups, Maturity: maturity})
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := agent.NewClient(http.DefaultClient, srv.url, repoURL, cred, "e2e")
-	a, err := agent.New(cfg, h, client, filepath.Join(dir, "data"), agent.WithClock(srv.clock), agent.WithLogger(discard),
-		agent.WithDiskSpace(plentyOfSpace{}), agent.WithHostInfo(name, "Windows (simulated)", "e2e"))
+	opts := []agent.Option{agent.WithClock(srv.clock), agent.WithLogger(discard),
+		agent.WithDiskSpace(plentyOfSpace{}), agent.WithHostInfo(name, "Windows (simulated)", "e2e")}
+	if su.Options != nil {
+		opts = append(opts, su.Options(h)...)
+	}
+	a, err := agent.New(cfg, h, client, filepath.Join(dir, "data"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -346,9 +346,14 @@ func planReboot(p Policy, s State, now time.Time, loc *time.Location) RebootPlan
 	if !s.RebootSince.IsZero() {
 		since = " since " + stamp(s.RebootSince.In(loc))
 	}
-	// forced restarts now, or when the active hours end.
+	// forced restarts after the countdown, or when the active hours end: the active
+	// hours now, or those the countdown would end in.
 	forced := func(why string) RebootPlan {
-		if end, busy := activeUntil(p, now, loc); busy {
+		end, busy := activeUntil(p, now, loc)
+		if !busy {
+			end, busy = activeUntil(p, now.Add(p.Countdown), loc)
+		}
+		if busy {
 			return RebootPlan{Kind: RebootWait, At: end, Why: fmt.Sprintf("reboot needed%s: %s, after the active hours (%s), at %s", since, why, p.ActiveHours, stamp(end))}
 		}
 		return RebootPlan{Kind: RebootForced, At: now.Add(p.Countdown), Countdown: p.Countdown,

@@ -357,6 +357,8 @@ func TestReboot(t *testing.T) {
 			State{UserLoggedOn: true, Postponed: 2, LastPostpone: at(paris, "2026-12-08 11:00")}, RebootWait, "2026-12-08 18:00", "postponed 2 times (max_postpone 2), after the active hours"},
 		{"ask: postponements used up, evening", `{"reboot": "ask", "max_postpone": 2, "active_hours": "08:00-18:00"}`, "2026-12-08 19:00",
 			State{UserLoggedOn: true, Postponed: 2}, RebootForced, "2026-12-08 19:15", "restarting at Tue 2026-12-08 19:15 CET after a 15m0s countdown"},
+		{"ask: postponements used up, the countdown would end in active hours", `{"reboot": "ask", "max_postpone": 2, "active_hours": "08:00-18:00"}`, "2026-12-08 07:50",
+			State{UserLoggedOn: true, Postponed: 2}, RebootWait, "2026-12-08 18:00", "postponed 2 times (max_postpone 2), after the active hours"},
 		{"ask: nobody logged on", `{"reboot": "ask"}`, "2026-12-08 03:00", State{}, RebootForced, "2026-12-08 03:15", "nobody is logged on"},
 		{"deadline: before it, waits for a reboot window", `{` + windows + `, "reboot": "deadline", "deadline_days": 10}`, "2026-12-07 23:30",
 			State{AwaitingReboot: []Update{upd("KB1", approved)}}, RebootWait, "2026-12-08 22:00", "forced at the deadline, Fri 2026-12-11 10:00 CET"},
