@@ -77,6 +77,7 @@ type Mirror struct {
 
 	mu        sync.Mutex
 	manifest  *api.MirrorManifest // last one received
+	pending   *api.MirrorManifest // received by the long-poll, for the next sync
 	complete  bool                // the folder matched manifest at the end of the last sync
 	verified  map[string]stamp    // path → size and time of a file whose digests were checked
 	goneSince map[string]time.Time

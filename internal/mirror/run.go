@@ -143,7 +143,7 @@ func (m *Mirror) waitNext(ctx context.Context, res Result) {
 		}
 		if man != nil {
 			m.mu.Lock()
-			m.manifest, m.complete = man, false
+			m.pending = man // the next sync uses it: no second request
 			m.mu.Unlock()
 			return
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openwua/waptwua/internal/api"
 	"github.com/openwua/waptwua/internal/repo"
+	"github.com/openwua/waptwua/internal/wu"
 )
 
 // maxManifestBytes bounds a manifest: 200 bytes a file, a million files.
@@ -68,7 +69,7 @@ func (m *Mirror) fetchManifest(ctx context.Context, etag string, wait time.Durat
 				err = nil
 			}
 		}
-		if err == nil && (f.Size < 0 || !isHex(f.SHA1, 40) || !isHex(f.SHA256, 64)) {
+		if err == nil && (f.Size < 0 || !wu.IsHex(f.SHA1, 40) || !wu.IsHex(f.SHA256, 64)) {
 			err = fmt.Errorf("manifest file %q: size or digests malformed", f.Path)
 		}
 		key := strings.ToLower(f.Path)
@@ -82,18 +83,6 @@ func (m *Mirror) fetchManifest(ctx context.Context, etag string, wait time.Durat
 		f.SHA1, f.SHA256 = strings.ToLower(f.SHA1), strings.ToLower(f.SHA256)
 	}
 	return &man, nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Sync brings the folders to the main server's manifest once: nil when they match it
@@ -115,6 +104,10 @@ func (m *Mirror) sync(ctx context.Context, man *api.MirrorManifest) Result {
 
 func (m *Mirror) doSync(ctx context.Context, man *api.MirrorManifest, res *Result) error {
 	m.mu.Lock()
+	if man == nil && m.pending != nil {
+		man = m.pending
+	}
+	m.pending = nil
 	etag, complete, prev := "", m.complete, m.manifest
 	if prev != nil && complete {
 		etag = prev.Version
