@@ -40,7 +40,7 @@ gen() {
 	done
 }
 n1=${N1:-64}; n20=${N20:-20}
-big=$(( (total_mib - n1 - 20*n20) / 400 ))
+big=$(( (total_mib - n1 - 20*n20 + 399) / 400 )) # rounded up: at least TOTAL_MIB
 gen 1 "$n1" 501
 gen 20 "$n20" 502
 [ "$big" -gt 0 ] && gen 400 "$big" 503
