@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openwua/waptwua/internal/api/admin"
+	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
 )
@@ -60,6 +61,12 @@ func TestWireContract(t *testing.T) {
 			RebootPending: true, LastError: "e", Packages: []store.HostPackage{{Name: "p"}}}),
 			[]string{"agent_version", "counts", "groups", "last_error", "last_scan", "last_seen", "maturity", "name", "os", "packages",
 				"reboot_pending", "registered_at", "uuid", "wua_status"}},
+		{"host with its site facts", wireHost(store.Host{UUID: "h", Networks: []string{"10.1.2.3/24"}, Repository: "http://m/waptwua/", RepositoryAt: at}),
+			[]string{"agent_version", "counts", "groups", "maturity", "name", "networks", "os",
+				"reboot_pending", "registered_at", "repository", "repository_at", "uuid", "wua_status"}},
+		{"site", wireSite(app.SiteView{Site: store.Site{Name: "Lyon", Position: 1, Repositories: []string{"https://m"}, Networks: []string{"10.1.0.0/16"},
+			Groups: []string{"g"}, Hosts: []string{"h"}, CreatedAt: at, UpdatedAt: at, UpdatedBy: "u"}, HostsAssigned: 2}),
+			[]string{"created_at", "groups", "hosts", "hosts_assigned", "name", "networks", "position", "repositories", "updated_at", "updated_by"}},
 		{"package", s.wirePackage(pkg, []store.PackageAssignment{{Package: "p", Kind: store.AssignGroup, Target: "g"}}),
 			[]string{"assignments", "description", "filename", "hold", "kind", "last_check", "maturity", "name", "offered_maturity",
 				"policy_promote_after_days", "policy_promote_min_success_pct", "priority", "promote_after_days",
