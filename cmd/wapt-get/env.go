@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openwua/waptwua/internal/action"
 	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/config"
 	"github.com/openwua/waptwua/internal/wua/sim"
@@ -123,6 +124,9 @@ type host struct {
 	// notifier tells logged-on users about reboots; rebooter restarts the host.
 	notifier agent.Notifier
 	rebooter agent.Rebooter
+	// actions runs update packages' commands; winRoot is %SystemRoot% for them.
+	actions action.Runner
+	winRoot string
 }
 
 func (g *globals) openHost() (*host, error) {
@@ -138,7 +142,14 @@ func (g *globals) openHost() (*host, error) {
 		g.closers = append(g.closers, h.Close)
 		// Nobody is logged on to a simulated host; its restarts do its pending restart.
 		d := sim.NewDesktop(h)
-		return &host{wua: h, name: h.HostName(), osName: "Windows (simulated by wapt-get --wua sim)", notifier: d, rebooter: d}, nil
+		// Update packages' commands are recorded by the simulated host, which answers
+		// the exit codes of its profile's "actions".
+		runner := &action.Sim{Answer: func(c action.Command) (action.Exit, error) {
+			code, err := h.RunCommand(context.Background(), c.String())
+			return action.Exit{Code: code}, err
+		}}
+		return &host{wua: h, name: h.HostName(), osName: "Windows (simulated by wapt-get --wua sim)", notifier: d, rebooter: d,
+			actions: runner, winRoot: `C:\Windows`}, nil
 	default:
 		return openNativeHost(g)
 	}
@@ -212,6 +223,9 @@ func (g *globals) openAgent(ctx context.Context, progress agent.Progress) (*agen
 	}
 	if h.rebooter != nil {
 		opts = append(opts, agent.WithRebooter(h.rebooter))
+	}
+	if h.actions != nil {
+		opts = append(opts, agent.WithActionRunner(h.actions, h.winRoot))
 	}
 	client := agent.NewClient(hc, server, repo, cred, "wapt-get/"+version())
 	return agent.New(g.cfg, h.wua, client, g.dataDir, opts...)

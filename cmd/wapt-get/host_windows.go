@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
+	"github.com/openwua/waptwua/internal/action"
 	"github.com/openwua/waptwua/internal/agent"
 	"github.com/openwua/waptwua/internal/wu"
 	wuawin "github.com/openwua/waptwua/internal/wua/windows"
@@ -31,6 +32,10 @@ func openNativeHost(g *globals) (*host, error) {
 	if drive == "" {
 		drive = "C:"
 	}
+	winRoot := os.Getenv("SystemRoot")
+	if winRoot == "" {
+		winRoot = drive + `\Windows`
+	}
 	return &host{
 		wua:      w,
 		svc:      wuawin.NewServiceControl(wu.SystemClock{}),
@@ -39,6 +44,8 @@ func openNativeHost(g *globals) (*host, error) {
 		sysRoot:  drive + `\`,
 		notifier: sessionNotifier{},
 		rebooter: systemRebooter{},
+		actions:  action.Process{},
+		winRoot:  winRoot,
 	}, nil
 }
 

@@ -234,8 +234,11 @@ type cycle struct {
 	// restore puts wuauserv back; set once prepared.
 	restore  func(context.Context) error
 	packages []api.PackageStatus
-	reported bool
-	noScan   bool // no catalog: nothing could be scanned
+	// updatePackages are the outcomes of the update packages of this cycle (nil: not
+	// run, the server keeps the last reported list).
+	updatePackages []api.PackageStatus
+	reported       bool
+	noScan         bool // no catalog: nothing could be scanned
 	// rules are the merged rules of this cycle.
 	rules rules.Rules
 	// scheduled: the service's install job, gated by the maintenance schedule.
@@ -321,6 +324,9 @@ func (a *Agent) runCycleAs(ctx context.Context, c *cycle, force bool) (*Summary,
 	}
 	if o == opInstall && ctx.Err() == nil {
 		a.install(ctx, c)
+	}
+	if o == opInstall && ctx.Err() == nil {
+		a.updatePackagesOfCycle(ctx, c)
 	}
 	if c.scheduled && a.managed() && ctx.Err() == nil {
 		a.reboot(ctx, c)

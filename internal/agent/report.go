@@ -27,15 +27,16 @@ func (a *Agent) report(ctx context.Context, c *cycle) error {
 	}
 	st := c.st
 	rep := api.Report{
-		ScanAt:        st.LastScan,
-		Name:          a.hostName,
-		OS:            a.osName,
-		AgentVersion:  a.version,
-		WUAStatus:     st.Status,
-		RebootPending: st.RebootRequired,
-		LastError:     truncate(st.LastError, api.MaxErrorLen-3),
-		CabSHA1:       st.Cab.SHA1,
-		Packages:      c.packages,
+		ScanAt:         st.LastScan,
+		Name:           a.hostName,
+		OS:             a.osName,
+		AgentVersion:   a.version,
+		WUAStatus:      st.Status,
+		RebootPending:  st.RebootRequired,
+		LastError:      truncate(st.LastError, api.MaxErrorLen-3),
+		CabSHA1:        st.Cab.SHA1,
+		Packages:       c.packages,
+		UpdatePackages: c.updatePackages,
 	}
 	current := make(map[string]string, len(st.Updates))
 	all := make([]api.UpdateStatus, 0, len(st.Updates))

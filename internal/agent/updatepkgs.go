@@ -99,7 +99,11 @@ func (a *Agent) InstallUpdatePackages(ctx context.Context, offered []api.Package
 	changed := false
 	for _, ref := range offered {
 		if r, ok := recs[ref.Name]; ok && r.Version == ref.Version && strings.EqualFold(r.SHA256, ref.SHA256) && r.done() {
-			out = append(out, api.PackageStatus{Name: ref.Name, Version: ref.Version, Status: r.Status, Error: r.Text})
+			st := api.PackageStatus{Name: ref.Name, Version: ref.Version, Status: r.Status}
+			if r.Status != UpdatePackageInstalled {
+				st.Error = r.Text
+			}
+			out = append(out, st)
 			continue
 		}
 		rec, err := a.installUpdatePackage(ctx, ref)
@@ -136,6 +140,30 @@ func (a *Agent) InstallUpdatePackages(ctx context.Context, offered []api.Package
 		}
 	}
 	return out
+}
+
+// updatePackagesOfCycle runs the update packages the server lists (the last rules
+// answer) in an install cycle, after the Windows updates, and keeps their outcomes
+// for the cycle's report. Nothing runs while a restart is pending: an installer run
+// then may fail or be undone, and the next cycle after the restart runs them.
+func (a *Agent) updatePackagesOfCycle(ctx context.Context, c *cycle) {
+	st := c.st
+	if st.ServerRules == nil || len(st.ServerRules.UpdatePackages) == 0 {
+		return
+	}
+	if st.RebootRequired {
+		a.log.Info("update packages postponed: a restart is pending", slog.Int("packages", len(st.ServerRules.UpdatePackages)))
+		return
+	}
+	c.updatePackages = a.InstallUpdatePackages(ctx, st.ServerRules.UpdatePackages)
+	for _, p := range c.updatePackages {
+		if p.Status == UpdatePackageRebootNeeded {
+			st.RebootRequired = true
+		}
+		if p.Status == UpdatePackageError || p.Status == api.PackageRefused {
+			c.errs = append(c.errs, fmt.Errorf("update package %s %s: %s: %s", p.Name, p.Version, p.Status, p.Error))
+		}
+	}
 }
 
 // installUpdatePackage fetches, verifies and runs one package. A verification failure

@@ -92,6 +92,7 @@ func (a *App) verifyUpdateUpload(ctx context.Context, who User, row *store.Rules
 		return pkg.Control{}, err
 	}
 	row.Kind, row.Actions, row.Verified = store.PackageKindUpdate, actions, true
+	row.PayloadComplete = len(v.Action.Files) == 0 // a KB uninstall has no payload
 	return v.Control, nil
 }
 

@@ -182,7 +182,7 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 	// One application layer for the admin API and the jobs' promotions; the jobs hook is
 	// filled once the runner exists.
 	hook := &ringJobs{}
-	application := server.NewApp(st, hook, nil, roots, trusted, app.WithClock(clk.Now), app.WithLogger(discard))
+	application := server.NewApp(st, hook, nil, roots, trusted, app.WithClock(clk.Now), app.WithLogger(discard), app.WithPayloads(rp))
 	runner, err := jobs.New(st, up, rp, jobs.Settings{CabURL: cabURL, CabRoots: ms.roots, DownloadConcurrency: 2, Instance: "e2e-rings"},
 		jobs.WithLogger(discard), jobs.WithClock(clk), jobs.WithPackages(st, application))
 	if err != nil {

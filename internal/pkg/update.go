@@ -271,6 +271,24 @@ type VerifiedUpdate struct {
 // actions.json is a valid Action whose payload files are exactly the manifest's
 // payload/ entries. Each failure wraps its own sentinel error.
 func VerifyUpdate(zipBytes []byte, opts VerifyOptions) (*VerifiedUpdate, error) {
+	v, err := verifyUpdate(zipBytes, opts)
+	if err != nil {
+		return nil, updateError{err}
+	}
+	return v, nil
+}
+
+// updateError words an update package's refusal as one (ErrMalformed says "malformed
+// rules package"); errors.Is still finds the sentinels.
+type updateError struct{ err error }
+
+func (e updateError) Error() string {
+	return strings.Replace(e.err.Error(), ErrMalformed.Error(), "malformed update package", 1)
+}
+
+func (e updateError) Unwrap() error { return e.err }
+
+func verifyUpdate(zipBytes []byte, opts VerifyOptions) (*VerifiedUpdate, error) {
 	env, err := openSigned(zipBytes, opts, SectionUpdate, []string{ControlName, ActionsName})
 	if err != nil {
 		return nil, err

@@ -114,7 +114,7 @@ func TestUpdateTampering(t *testing.T) {
 			a := entry(e, ActionsName)
 			a.data = bytes.Replace(a.data, []byte(`"kind": "msu"`), []byte(`"kind": "script"`), 1)
 			return remanifest(t, e, p.signer)
-		}), ErrMalformed, "kind"},
+		}), ErrMalformed, "malformed update package: kind"},
 		{"payload dropped from actions.json by a trusted signer", rewrite(t, z, func(e []zipEntry) []zipEntry {
 			a := entry(e, ActionsName)
 			i := bytes.Index(a.data, []byte(`"files"`))
@@ -141,8 +141,8 @@ func TestUpdateTampering(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := VerifyUpdate(c.zip, opts)
-		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
-			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "rules package") {
+			t.Errorf("%s: %v, want %v (naming the update package)", c.name, err, c.want)
 		}
 	}
 	// An unsigned build cannot be signed without a key either.

@@ -119,7 +119,8 @@ type RulesPackage struct {
 	// Actions is an update package's WAPT/actions.json as stored in it.
 	Actions json.RawMessage `json:"actions,omitempty"`
 	// PayloadComplete says every payload file of an update package was received and
-	// checked against the signed manifest; until then it is not served to agents.
+	// checked against the signed manifest (set at upload for a package without
+	// payload); until then it is not served to agents.
 	PayloadComplete bool `json:"payload_complete,omitempty"`
 }
 

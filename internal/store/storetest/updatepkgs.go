@@ -48,6 +48,12 @@ func testUpdatePackages(t *testing.T, s store.Store) {
 		t.Errorf("PackageFile = %+v %v", f, err)
 	}
 	wantErr(t, "SetPayloadComplete of a missing package", s.SetPayloadComplete(ctx, "nope", "1", true), store.ErrNotFound)
+	// A package without payload (a KB uninstall) is complete from its upload on.
+	un := rulesPackage("uninstall-kb1", "1", store.MaturityProd, "uninstall-zip")
+	un.Rules, un.Kind, un.Actions, un.PayloadComplete = nil, store.PackageKindUpdate, json.RawMessage(`{"kind":"kb-uninstall","kb":"1","files":[]}`), true
+	if got, _, err := s.PutPackage(ctx, un); err != nil || !got.PayloadComplete || !got.Servable() {
+		t.Errorf("PutPackage of a complete update package = %+v %v", got, err)
+	}
 
 	// Reported outcomes.
 	register(t, s, 1)

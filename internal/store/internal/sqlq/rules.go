@@ -90,13 +90,13 @@ func (c *Common) PutPackage(ctx context.Context, p store.RulesPackage) (store.Ru
 			_, err := tx.Exec(ctx, `INSERT INTO rules_packages (name, version, filename, sha256, size, data, control,
 				rules_json, maturity, description, signer, signer_fingerprint, signature_date, target_groups,
 				promote_after_days, promote_min_success_pct, verified, verify_error, uploaded_at, uploaded_by,
-				priority, hold, policy_after_days, policy_min_success_pct, kind, actions_json)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				priority, hold, policy_after_days, policy_min_success_pct, kind, actions_json, payload_complete)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				p.Name, p.Version, p.Filename, p.SHA256, int64(len(p.Data)), p.Data, p.Control, string(p.Rules),
 				p.Maturity, p.Description, p.Signer, p.SignerFingerprint, c.TimeArg(p.SignatureDate), c.D.List(p.TargetGroups),
 				p.PromoteAfterDays, p.PromoteMinSuccessPct, p.Verified, p.VerifyError, c.TimeZArg(p.UploadedAt), p.UploadedBy,
 				p.Priority, p.Hold, intArg(p.PackagePolicy.PromoteAfterDays), intArg(p.PackagePolicy.PromoteMinSuccessPct),
-				packageKind(p.Kind), string(p.Actions))
+				packageKind(p.Kind), string(p.Actions), p.PayloadComplete)
 			if c.D.IsUnique(err) {
 				return fmt.Errorf("package file name %s is taken: %w", p.Filename, store.ErrConflict)
 			}
