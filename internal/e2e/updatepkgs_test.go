@@ -124,15 +124,13 @@ func opensslVerify(t *testing.T, z []byte, certPEM string) []byte {
 	return files[pkg.ManifestName]
 }
 
-// reportedUpdatePackages is the server's view of a host's update packages.
+// reportedUpdatePackages is the server's view of a host's update packages, by name.
 func (s *ringServer) reportedUpdatePackages(t *testing.T, uuid string) map[string]store.HostPackage {
 	t.Helper()
 	var out struct {
 		Reported []store.HostPackage `json:"reported_update_packages"`
 	}
-	if code := s.admin(t, "GET", "/hosts/"+uuid+"/packages", nil, &out); code != http.StatusOK {
-		t.Fatalf("host packages: HTTP %d", code)
-	}
+	s.admin(t, "GET", "/hosts/"+uuid+"/packages", nil, &out)
 	m := map[string]store.HostPackage{}
 	for _, p := range out.Reported {
 		m[p.Name] = p
