@@ -87,9 +87,7 @@ func TestFleetHistory(t *testing.T) {
 	}}))
 	c, err := newConsole(Deps{Store: e.st, App: testApp(t, e.st, nil, nil)}, WithClock(func() time.Time { return testNow }), WithLocation(time.UTC), WithLogger(quiet))
 	must(t, err)
-	hosts, _, err := c.allHosts(httptest.NewRequest("GET", "/", nil), 10)
-	must(t, err)
-	h, err := c.fleetHistory(httptest.NewRequest("GET", "/", nil), hosts)
+	h, err := c.fleetHistory(httptest.NewRequest("GET", "/", nil))
 	must(t, err)
 	last := historyDays - 1 // today
 	want := map[int]struct {

@@ -43,6 +43,7 @@ type Store interface {
 	LatestCabSyncs(ctx context.Context, limit int) ([]store.CabSync, error)
 	ListCommands(ctx context.Context, hostUUID string, limit int) ([]store.Command, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	SummarizeHosts(ctx context.Context, staleBefore time.Time) (store.HostSummary, error)
 }
 
 // RulesEditor reads and replaces the server-wide rules given to every host

@@ -56,17 +56,15 @@ type dashboardData struct {
 
 func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	d := dashboardData{Jobs: c.deps.App.HasJobs()}
-	hosts, truncated, err := c.allHosts(r, maxFleetHosts)
+	now := c.now()
+	// The hosts by state, counted by the store (not read one by one).
+	sum, err := c.deps.Store.SummarizeHosts(r.Context(), now.Add(-staleAfter))
 	if err != nil {
-		c.fail(w, r, err)
+		c.fail(w, r, fmt.Errorf("count hosts: %w", err))
 		return
 	}
-	d.Hosts, d.Truncated = len(hosts), truncated
-	counts := map[string]int{}
-	now := c.now()
-	for i := range hosts {
-		counts[bucketOf(&hosts[i], now)]++
-	}
+	d.Hosts = sum.Hosts
+	counts := sum.States
 	var segs []segment
 	for _, b := range bucketOrder {
 		if b == bucketNew && counts[b] == 0 {
@@ -77,8 +75,8 @@ func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		segs = append(segs, segment{Label: bucketLabels[b], Value: counts[b], Class: "b-" + b})
 	}
 	d.Compliance = stackedBar(segs, 1000, 28)
-	if len(hosts) > 0 {
-		d.Compliant = counts[bucketOK] * 100 / len(hosts)
+	if d.Hosts > 0 {
+		d.Compliant = counts[bucketOK] * 100 / d.Hosts
 	}
 
 	count := func(f store.UpdateFilter) (int, error) {
@@ -103,12 +101,7 @@ func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	for _, f := range files {
 		d.MissingBytes += f.Size
 	}
-	for i := range hosts {
-		if m := hosts[i].Counts.Missing; m > 0 {
-			d.MissingStatuses += m
-			d.MissingHosts++
-		}
-	}
+	d.MissingStatuses, d.MissingHosts = sum.MissingStatuses, sum.MissingHosts
 	d.MissingURL = Prefix + "updates?needed=yes&downloaded=no"
 	if d.PastDeadline, err = c.deps.App.HostsPastDeadline(r.Context()); err != nil {
 		c.fail(w, r, fmt.Errorf("count hosts past their deadline: %w", err))
@@ -153,7 +146,7 @@ func (c *Console) handleDashboard(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	h, err := c.fleetHistory(r, hosts)
+	h, err := c.fleetHistory(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -194,7 +187,7 @@ func (h *history) pointsF(v []float64) []dayValue {
 	return out
 }
 
-func (c *Console) fleetHistory(r *http.Request, hosts []store.Host) (*history, error) {
+func (c *Console) fleetHistory(r *http.Request) (*history, error) {
 	now := c.now()
 	c.chart.mu.Lock()
 	if c.chart.data != nil && now.Sub(c.chart.at) < historyTTL && !now.Before(c.chart.at) {
@@ -203,6 +196,10 @@ func (c *Console) fleetHistory(r *http.Request, hosts []store.Host) (*history, e
 		return h, nil
 	}
 	c.chart.mu.Unlock()
+	hosts, sampled, err := c.allHosts(r, historyHosts) // the first ones by name
+	if err != nil {
+		return nil, err
+	}
 
 	local := now.In(c.loc)
 	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, c.loc)
@@ -217,8 +214,8 @@ func (c *Console) fleetHistory(r *http.Request, hosts []store.Host) (*history, e
 	}
 	registered := make([]int, historyDays)
 	compliant := make([]int, historyDays)
-	n := min(len(hosts), historyHosts)
-	h.Hosts, h.Sampled = n, len(hosts) > n
+	n := len(hosts)
+	h.Hosts, h.Sampled = n, sampled
 	diff := make([]int, historyDays+1)
 	for _, host := range hosts[:n] {
 		ups, err := c.deps.Store.HostUpdates(r.Context(), host.UUID)

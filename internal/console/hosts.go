@@ -25,13 +25,15 @@ const (
 )
 
 // Compliance buckets of a host, each host in exactly one, first match wins.
+// They are the store's host states (store.SummarizeHosts counts them for the dashboard;
+// bucketOf decides them for one host, the same way).
 const (
-	bucketStale   = "stale"   // not seen for 7 days (or never)
-	bucketError   = "error"   // an install failed or the agent is in an error state
-	bucketReboot  = "reboot"  // a restart is pending
-	bucketPending = "pending" // updates wait for install (or for their files)
-	bucketNew     = "new"     // registered, never scanned
-	bucketOK      = "ok"
+	bucketStale   = store.HostStateStale   // not seen for 7 days (or never)
+	bucketError   = store.HostStateError   // an install failed or the agent is in an error state
+	bucketReboot  = store.HostStateReboot  // a restart is pending
+	bucketPending = store.HostStatePending // updates wait for install (or for their files)
+	bucketNew     = store.HostStateNew     // registered, never scanned
+	bucketOK      = store.HostStateOK
 )
 
 var bucketOrder = []string{bucketOK, bucketPending, bucketReboot, bucketError, bucketStale, bucketNew}

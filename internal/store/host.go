@@ -31,6 +31,29 @@ type HostStore interface {
 	ListHosts(ctx context.Context, f HostFilter) (HostPage, error)
 	// DeleteHost removes the host, its statuses and its commands.
 	DeleteHost(ctx context.Context, uuid string) error
+	// SummarizeHosts counts the accepted hosts by state (HostState*), from the counts
+	// each host's last report left: one aggregate query, not a list of the hosts.
+	SummarizeHosts(ctx context.Context, staleBefore time.Time) (HostSummary, error)
+}
+
+// Host states, each host in exactly one, the first that applies: not seen since
+// staleBefore (or never), an install failed or the agent's status contains ERROR, a
+// restart is pending, updates wait, never scanned, up to date.
+const (
+	HostStateStale   = "stale"
+	HostStateError   = "error"
+	HostStateReboot  = "reboot"
+	HostStatePending = "pending"
+	HostStateNew     = "new"
+	HostStateOK      = "ok"
+)
+
+// HostSummary counts the accepted hosts.
+type HostSummary struct {
+	Hosts           int
+	States          map[string]int // HostState* → hosts
+	MissingStatuses int            // host×update statuses MISSING
+	MissingHosts    int            // hosts with at least one
 }
 
 // HostRegistration is what a host sends when it registers.

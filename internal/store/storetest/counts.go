@@ -137,3 +137,37 @@ func testCountsMatchRecount(t *testing.T, s store.Store) {
 		check(step, what)
 	}
 }
+
+// testSummarizeHosts: hosts in every state are counted in the right one.
+func testSummarizeHosts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	us, cats := Catalog(4)
+	importAll(t, s, us, cats, t0)
+	ok := store.ReportedUpdate{Key: us[0].Key(), Status: wu.StatusOK}
+	week := 7 * 24 * 60
+	reports := map[int]store.Report{
+		2: {At: at(0), ScanAt: at(0), WUAStatus: "OK", Updates: []store.ReportedUpdate{ok}},
+		3: {At: at(0), ScanAt: at(0), Updates: []store.ReportedUpdate{ok, {Key: us[1].Key(), Status: wu.StatusMissing}, {Key: us[2].Key(), Status: wu.StatusMissing}}},
+		4: {At: at(0), ScanAt: at(0), RebootPending: true, Updates: []store.ReportedUpdate{{Key: us[1].Key(), Status: wu.StatusError}}},
+		5: {At: at(0), ScanAt: at(0), RebootPending: true, Updates: []store.ReportedUpdate{ok, {Key: us[3].Key(), Status: wu.StatusPending}}},
+		6: {At: at(0)},
+		7: {At: at(-week - 1), ScanAt: at(-week - 1), Updates: []store.ReportedUpdate{{Key: us[1].Key(), Status: wu.StatusMissing}}},
+		8: {At: at(0), ScanAt: at(0), WUAStatus: "DISK_SPACE_ERROR", Updates: []store.ReportedUpdate{ok}},
+	}
+	for h := 1; h <= 8; h++ {
+		register(t, s, h)
+		if r, ok := reports[h]; ok {
+			report(t, s, h, r)
+		}
+	}
+	got, err := s.SummarizeHosts(ctx, at(-week))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.HostSummary{Hosts: 8, MissingStatuses: 3, MissingHosts: 2, States: map[string]int{
+		store.HostStateStale: 2, store.HostStateOK: 1, store.HostStatePending: 1, store.HostStateError: 2,
+		store.HostStateReboot: 1, store.HostStateNew: 1}}
+	if got.Hosts != want.Hosts || got.MissingStatuses != want.MissingStatuses || got.MissingHosts != want.MissingHosts || !maps.Equal(got.States, want.States) {
+		t.Errorf("SummarizeHosts = %+v, want %+v", got, want)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReportUnknownUpdates", testReportUnknown},
 		{"ReportLeanAndDigest", testReportLeanDigest},
 		{"CountsMatchRecount", testCountsMatchRecount},
+		{"SummarizeHosts", testSummarizeHosts},
 		{"ReportInvalid", testReportInvalid},
 		{"ReportNeededCounts", testReportNeeded},
 		{"ReportConcurrentMixed", testReportConcurrentMixed},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/openwua/waptwua/internal/store"
 	"github.com/openwua/waptwua/internal/wu"
@@ -147,6 +148,39 @@ func (c *Common) readCounts(ctx context.Context, q string) (map[wu.UpdateKey]Upd
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update counts: %w", err)
+	}
+	return out, nil
+}
+
+// SummarizeHosts counts the accepted hosts by state (store.HostState*) in one aggregate
+// over the hosts' stored counts.
+func (c *Common) SummarizeHosts(ctx context.Context, staleBefore time.Time) (store.HostSummary, error) {
+	out := store.HostSummary{States: map[string]int{}}
+	err := c.DB.Read(ctx, func(tx Conn) error {
+		_, err := QueryAll(ctx, tx, func(r Row) (struct{}, error) {
+			var state string
+			var n, missing, missingHosts int64
+			if err := r.Scan(&state, &n, &missing, &missingHosts); err != nil {
+				return struct{}{}, err
+			}
+			out.States[state] = int(n)
+			out.Hosts += int(n)
+			out.MissingStatuses += int(missing)
+			out.MissingHosts += int(missingHosts)
+			return struct{}{}, nil
+		}, `SELECT CASE
+				WHEN h.last_seen IS NULL OR h.last_seen < ? THEN '`+store.HostStateStale+`'
+				WHEN h.n_error > 0 OR h.wua_status LIKE '%ERROR%' THEN '`+store.HostStateError+`'
+				WHEN h.reboot_pending THEN '`+store.HostStateReboot+`'
+				WHEN h.n_pending + h.n_missing > 0 THEN '`+store.HostStatePending+`'
+				WHEN h.last_scan IS NULL THEN '`+store.HostStateNew+`'
+				ELSE '`+store.HostStateOK+`' END,
+			count(*), coalesce(sum(h.n_missing), 0), coalesce(sum(CASE WHEN h.n_missing > 0 THEN 1 ELSE 0 END), 0)
+			FROM hosts h WHERE h.approval = 'accepted' GROUP BY 1`, c.TimeArg(staleBefore))
+		return err
+	})
+	if err != nil {
+		return store.HostSummary{}, fmt.Errorf("summarize hosts: %w", err)
 	}
 	return out, nil
 }
