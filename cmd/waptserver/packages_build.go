@@ -24,6 +24,7 @@ func newPackagesCmd() *cobra.Command {
 		Short: "Build signed update packages: out-of-band .msu, .cab, drivers, KB uninstalls, feature upgrades",
 	}
 	cmd.AddCommand(
+		newRulesPublishCmd(), // the same upload; an update package's payload folder follows it
 		newPackagesBuildCmd("build-msu FILE.msu", "Build a package installing an .msu from the Microsoft Update Catalog (wusa)", 1,
 			func(args []string, o *packagesBuildOptions) (*updatebuild.Plan, error) {
 				return updatebuild.FromMSU(args[0], o.meta)

@@ -22,6 +22,7 @@ import (
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/rules"
 	"github.com/openwua/waptwua/internal/server"
+	"github.com/openwua/waptwua/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -492,6 +493,7 @@ func runRulesPublish(ctx context.Context, w io.Writer, hc *http.Client, path str
 		VerifyError     string `json:"verify_error"`
 		Signer          string `json:"signer"`
 		OfferedMaturity string `json:"offered_maturity"`
+		Kind            string `json:"kind"`
 		Assignments     []struct {
 			Kind   string `json:"kind"`
 			Target string `json:"target"`
@@ -507,6 +509,11 @@ func runRulesPublish(ctx context.Context, w io.Writer, hc *http.Client, path str
 	fmt.Fprintf(w, "published %s: %s %s, maturity %s, signed by %s\n", up.Filename, up.Name, up.Version, up.Maturity, up.Signer)
 	if !up.Verified {
 		fmt.Fprintf(w, "warning: %s\n", up.VerifyError)
+	}
+	if up.Kind == store.PackageKindUpdate {
+		if err := publishPayload(ctx, w, hc, base.String(), o.user, password, path, up.Name, up.Version); err != nil {
+			return err
+		}
 	}
 	assign := func(kind, target string) error {
 		body, _ := json.Marshal(map[string]string{"kind": kind, "target": target})
@@ -526,5 +533,77 @@ func runRulesPublish(ctx context.Context, w io.Writer, hc *http.Client, path str
 			return err
 		}
 	}
+	return nil
+}
+
+// publishPayload uploads the payload files of an update package that the server does
+// not hold yet, from the folder NAME_VERSION.payload next to the .wapt (as packages
+// build-* writes it), each streamed from disk; the server checks each against the
+// signed manifest.
+func publishPayload(ctx context.Context, w io.Writer, hc *http.Client, base, user, password, waptPath, name, version string) error {
+	dir := strings.TrimSuffix(waptPath, filepath.Ext(waptPath)) + ".payload"
+	pkgURL := base + server.AdminPrefix + "/packages/" + url.PathEscape(name) + "/" + url.PathEscape(version) + "/payload"
+	do := func(method, u string, body io.Reader, size int64, out any) error {
+		req, err := http.NewRequestWithContext(ctx, method, u, body)
+		if err != nil {
+			return err
+		}
+		req.SetBasicAuth(user, password)
+		if body != nil {
+			req.ContentLength = size
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, req.URL.Redacted(), err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode != http.StatusOK {
+			var e api.Error
+			msg := strings.TrimSpace(string(b))
+			if json.Unmarshal(b, &e) == nil && e.Error != "" {
+				msg = e.Error
+			}
+			return fmt.Errorf("%s %s: HTTP %d: %s", method, req.URL.Redacted(), resp.StatusCode, msg)
+		}
+		return json.Unmarshal(b, out)
+	}
+	var st struct {
+		Complete bool `json:"complete"`
+		Files    []struct {
+			Path    string `json:"path"`
+			Size    int64  `json:"size"`
+			Present bool   `json:"present"`
+		} `json:"files"`
+	}
+	if err := do(http.MethodGet, pkgURL, nil, 0, &st); err != nil {
+		return fmt.Errorf("rules publish: payload of %s %s: %w", name, version, err)
+	}
+	for _, f := range st.Files {
+		if f.Present {
+			continue
+		}
+		local := filepath.Join(dir, filepath.FromSlash(f.Path))
+		fh, err := os.Open(local)
+		if err != nil {
+			return fmt.Errorf("rules publish: payload file %s of %s %s: %w (publish the .wapt from the folder packages build-* wrote, next to its %s)",
+				f.Path, name, version, err, filepath.Base(dir))
+		}
+		segs := strings.Split(f.Path, "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		err = do(http.MethodPut, pkgURL+"/"+strings.Join(segs, "/"), fh, f.Size, &st)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("rules publish: payload file %s of %s %s: %w", f.Path, name, version, err)
+		}
+		fmt.Fprintf(w, "uploaded payload %s (%d bytes)\n", f.Path, f.Size)
+	}
+	if !st.Complete {
+		return fmt.Errorf("rules publish: the payload of %s %s is still incomplete on the server", name, version)
+	}
+	fmt.Fprintf(w, "payload complete: %d files; the package is offered to its hosts\n", len(st.Files))
 	return nil
 }
