@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +30,11 @@ func (a *Agent) cabPath() string { return filepath.Join(a.dataDir, CabFileName) 
 // when complete and verified; on any failure the previous one stays. changed says the
 // local catalog is new.
 func (a *Agent) syncCab(ctx context.Context, st *State) (changed bool, err error) {
+	if repos := a.repositories(st); len(repos) > 1 {
+		if changed, done := a.syncCabFromSite(ctx, st, repos[:len(repos)-1]); done {
+			return changed, nil
+		}
+	}
 	local := a.cabPath()
 	part := local + ".part"
 	if _, err := os.Stat(local); err != nil {
@@ -82,6 +88,46 @@ func (a *Agent) syncCab(ctx context.Context, st *State) (changed bool, err error
 	changed = res.SHA1 != st.Cab.SHA1
 	st.Cab = CabState{SHA1: res.SHA1, Size: res.Size, ETag: res.ETag, LastModified: res.LastModified, Fetched: a.clock.Now()}
 	return changed, nil
+}
+
+// syncCabFromSite takes the catalog's SHA-1 from the main server and, when it differs
+// from the local catalog's, the catalog itself from the first site repository that
+// serves it with that SHA-1 (the large download stays on the site's network). done is
+// false when no site repository served it: the main server's path (syncCab) runs.
+func (a *Agent) syncCabFromSite(ctx context.Context, st *State, sites []*Client) (changed, done bool) {
+	local := a.cabPath()
+	want, err := a.cabSHA1(ctx)
+	if err != nil {
+		return false, false // the main server's path says what is wrong
+	}
+	if _, err := os.Stat(local); err == nil && want == st.Cab.SHA1 {
+		st.Cab.Fetched = a.clock.Now()
+		return false, true
+	}
+	part := local + ".part"
+	for _, r := range sites {
+		if err := r.Health(ctx); err != nil {
+			continue
+		}
+		res, err := fetchResumable(ctx, r, CabFileName, part, 0, "", nil, a.progressFor(CabFileName))
+		if err == nil && res.SHA1 != want {
+			err = fmt.Errorf("%w: %s serves %s, the main server's %s says %s", ErrCabMismatch, r.repo, res.SHA1, CabSHA1Name, want)
+		}
+		if err != nil {
+			_ = os.Remove(part)
+			a.log.Warn("catalog not taken from the site repository", slog.String("repository", r.repo), slog.Any("err", err))
+			continue
+		}
+		if err := os.Rename(part, local); err != nil {
+			a.log.Warn("install the new catalog", slog.Any("err", err))
+			return false, false
+		}
+		changed = res.SHA1 != st.Cab.SHA1
+		// No validators: they belong to the site repository, not to the main server.
+		st.Cab = CabState{SHA1: res.SHA1, Size: res.Size, Fetched: a.clock.Now()}
+		return changed, true
+	}
+	return false, false
 }
 
 // cabSHA1 reads wsusscn2.cab.sha1 from the repository: hex SHA-1, possibly followed by

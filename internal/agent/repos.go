@@ -24,7 +24,10 @@ import (
 // beyond availability. The report names the repository that served the last file
 // (api.Report.Repository), or the one chosen when nothing was downloaded.
 //
-// The catalog (wsusscn2.cab) still comes from the main server's repository.
+// The catalog (wsusscn2.cab): its SHA-1 always comes from the main server
+// (wsusscn2.cab.sha1); once the host knows its site, a new catalog is taken from the
+// first site repository that serves it with that SHA-1, else from the main server
+// (syncCabFromSite).
 
 // repoHealthTimeout bounds the health check of one repository.
 const repoHealthTimeout = 5 * time.Second

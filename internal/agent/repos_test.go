@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // mirrorStandIn is a site repository standing in for `waptserver mirror`: a plain file
@@ -165,5 +166,57 @@ func TestSiteRepositoryMissingOrDamagedFile(t *testing.T) {
 		if rep.Repository != h.srv.URL()+"/waptwua/" {
 			t.Errorf("damaged=%v: report repository = %q, want the main server's (it served the file)", damaged, rep.Repository)
 		}
+	}
+}
+
+// TestSiteRepositoryCatalog: once the host knows its site, a new catalog comes from the
+// site repository, checked against the main server's wsusscn2.cab.sha1; a site copy
+// that does not match is refused and the main server's catalog taken.
+func TestSiteRepositoryCatalog(t *testing.T) {
+	m := newMirrorStandIn(t)
+	h := siteFleet(t, m.srv.URL)
+	if _, err := h.agent.Scan(ctx, false); err != nil { // learns its site
+		t.Fatal(err)
+	}
+	mainCabGets := func() int { // the catalog itself, not its .sha1
+		return h.srv.countRequests("GET /waptwua/"+CabFileName) - h.srv.countRequests("GET /waptwua/"+CabSHA1Name)
+	}
+	before := mainCabGets()
+
+	// The main server publishes a new catalog; the site repository has it.
+	v2 := []byte("MSCF fake catalog v2")
+	h.srv.setCab(v2, time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC))
+	m.put(t, CabFileName, v2)
+	if _, err := h.agent.Scan(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(h.agent.cabPath()); !bytes.Equal(got, v2) {
+		t.Fatalf("local catalog = %q, want v2", got)
+	}
+	if n := m.getCount(CabFileName); n != 1 {
+		t.Errorf("catalog fetched %d times from the site repository, want 1", n)
+	}
+	if n := mainCabGets() - before; n != 0 {
+		t.Errorf("catalog fetched %d times from the main server, want 0 (only its .sha1)", n)
+	}
+	// Unchanged: no download at all.
+	if _, err := h.agent.Scan(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.getCount(CabFileName); n != 1 || mainCabGets() != before {
+		t.Errorf("an unchanged catalog was downloaded again: %d from the site, %d from the main server", n, mainCabGets()-before)
+	}
+
+	// v3 on the main server, a stale copy on the site: refused, the main server's taken.
+	v3 := []byte("MSCF fake catalog v3")
+	h.srv.setCab(v3, time.Date(2024, 2, 2, 0, 0, 0, 0, time.UTC))
+	if _, err := h.agent.Scan(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(h.agent.cabPath()); !bytes.Equal(got, v3) {
+		t.Fatalf("local catalog = %q, want v3 from the main server", got)
+	}
+	if n := mainCabGets() - before; n != 1 {
+		t.Errorf("catalog fetched %d times from the main server after a stale site copy, want 1", n)
 	}
 }
