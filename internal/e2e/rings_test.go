@@ -31,6 +31,7 @@ import (
 	"github.com/openwua/waptwua/internal/app"
 	"github.com/openwua/waptwua/internal/catalog"
 	"github.com/openwua/waptwua/internal/config"
+	"github.com/openwua/waptwua/internal/console"
 	"github.com/openwua/waptwua/internal/jobs"
 	"github.com/openwua/waptwua/internal/pkg"
 	"github.com/openwua/waptwua/internal/repo"
@@ -190,8 +191,15 @@ func startRingServer(t *testing.T, ms *microsoft, clk *clock, trusted string) *r
 	}
 	t.Cleanup(func() { runner.Close() })
 	hook.r = runner
+	// The console too, on the same application: what an administrator sees is checked
+	// through its pages.
+	con, err := console.New(console.Deps{Store: st, App: application, Packages: st}, console.WithLogger(discard), console.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := server.New(st, server.WithRepo(rp), server.WithEnrollmentSecret(enrollmentSecret), server.WithLogger(discard),
-		server.WithClock(clk.Now), server.WithJobs(hook), server.WithApp(application))
+		server.WithClock(clk.Now), server.WithJobs(hook), server.WithApp(application),
+		server.WithHandler("GET /{$}", con), server.WithHandler(console.Prefix, con))
 	rs := &ringServer{clock: clk, tampered: map[string][]byte{}}
 	h := srv.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +24,52 @@ import (
 	"github.com/openwua/waptwua/internal/wu"
 	"github.com/openwua/waptwua/internal/wua/sim"
 )
+
+// consoleUser is a browser logged in to the console (cookies, CSRF token of the last
+// page read, redirects not followed).
+type consoleUser struct {
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func consoleLogin(t *testing.T, base, user, password string) *consoleUser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &consoleUser{base: base, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+	c.get(t, "/ui/login")
+	res, err := c.hc.PostForm(base+"/ui/login", url.Values{"username": {user}, "password": {password}, "csrf": {c.csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("console login as %s: HTTP %d", user, res.StatusCode)
+	}
+	return c
+}
+
+// get returns a console page's HTML (HTTP 200 required).
+func (c *consoleUser) get(t *testing.T, path string) string {
+	t.Helper()
+	res, err := c.hc.Get(c.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("console %s: HTTP %d %v", path, res.StatusCode, err)
+	}
+	if m := csrfField.FindSubmatch(b); m != nil {
+		c.csrf = string(m[1])
+	}
+	return string(b)
+}
 
 // schedHost is one simulated agent of TestMaintenanceSchedule45Days.
 type schedHost struct {
@@ -185,6 +236,7 @@ func TestMaintenanceSchedule45Days(t *testing.T) {
 
 	// Every allowed update is installed at the end, on the server's view too.
 	want := map[string][]string{"windows": {kb(a), kb(b)}, "never": {kb(a)}, "ask": {kb(a)}, "offweek": {kb(n)}, "paused": {kb(a), kb(b)}}
+	ui := consoleLogin(t, srv.url, "admin", adminPassword)
 	for _, g := range groups {
 		h := hosts[g]
 		ups := srv.hostUpdates(t, h.name)
@@ -212,6 +264,13 @@ func TestMaintenanceSchedule45Days(t *testing.T) {
 			if !e.At.Equal(ae.At) || e.Kind != ae.Kind || !strings.HasPrefix(ae.Text, strings.TrimSuffix(e.Text, "...")) ||
 				len(e.Text) > api.MaxScheduleText {
 				t.Errorf("%s: server decision %d = %s %s %q, agent's = %s %s %q", h.name, i, e.At, e.Kind, e.Text, ae.At, ae.Kind, ae.Text)
+			}
+		}
+		// The console's host page shows the same decisions.
+		page := html.UnescapeString(ui.get(t, "/ui/hosts/"+h.name))
+		for _, e := range got {
+			if !strings.Contains(page, "<td>"+e.Kind+"</td>") || !strings.Contains(page, e.Text) {
+				t.Errorf("%s: the console's host page lacks the decision %s %q", h.name, e.Kind, e.Text)
 			}
 		}
 		t.Logf("%s: %d decisions, reboot %q, next window %s", h.name, len(evs), hd.Schedule.Reboot,
