@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha1" //nolint:gosec
 	"encoding/hex"
 	"encoding/json"
@@ -154,8 +155,17 @@ func newMiniServer(t *testing.T) *miniServer {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" { // the agent compresses its reports
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
 		var rep api.Report
-		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil || rep.Validate() != nil {
+		if err := json.NewDecoder(body).Decode(&rep); err != nil || rep.Validate() != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
