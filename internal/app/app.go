@@ -55,6 +55,8 @@ type Deps struct {
 	PackageRootsSource string
 	// Payloads keeps update packages' payload files (WithPayloads; nil: not accepted).
 	Payloads PayloadFiles
+	// Mirrors keeps the site repositories (nil: none).
+	Mirrors MirrorAdmin
 }
 
 // Option configures an App.

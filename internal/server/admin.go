@@ -100,7 +100,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	admin("DELETE", "/users/{name}", s.handleDeleteUser)
 	read("/audit", s.handleAudit)
 	s.packageRoutes(mux, read, admin)
-	s.mirrorRoutes(mux, read)
+	s.mirrorRoutes(mux, read, admin)
 	s.siteRoutes(read, admin)
 }
 

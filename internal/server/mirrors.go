@@ -100,11 +100,22 @@ func (c *digestCache) keep(live map[string]bool) {
 	}
 }
 
-func (s *Server) mirrorRoutes(mux *http.ServeMux, read func(string, http.HandlerFunc)) {
+func (s *Server) mirrorRoutes(mux *http.ServeMux, read func(string, http.HandlerFunc), admin func(string, string, http.HandlerFunc)) {
 	mux.HandleFunc("POST "+api.PathMirrorRegister, s.handleMirrorRegister)
 	mux.HandleFunc("GET "+api.PathMirrorManifest, s.mirrorAuth(s.handleMirrorManifest))
 	mux.HandleFunc("POST "+api.PathMirrorState, s.mirrorAuth(s.handleMirrorState))
 	read("/mirrors", s.handleListMirrors)
+	admin("DELETE", "/mirrors/{name}", s.handleDeleteMirror)
+}
+
+// handleDeleteMirror removes a site repository: its credential stops working and its
+// name may enroll again.
+func (s *Server) handleDeleteMirror(w http.ResponseWriter, r *http.Request) {
+	if err := s.app.DeleteMirror(r.Context(), r.PathValue("name")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) mirrorStore() (MirrorStore, bool) {

@@ -244,6 +244,7 @@ func NewApp(st Store, jobs app.Jobs, m *Metrics, roots *x509.CertPool, rootsSour
 	d := app.Deps{Audit: st, Users: st, Commands: st, Packages: st, Updates: st, Sessions: st, Hosts: st, Tokens: st, Jobs: jobs, Schedules: st,
 		Sites:        st,
 		PackageRoots: roots, PackageRootsSource: rootsSource}
+	d.Mirrors = st
 	if m != nil {
 		d.Metrics = m
 	}

@@ -34,6 +34,7 @@ func changeRoutes() []struct{ method, path, body string } {
 		{"POST", a + "/users", `{"username":"eve","password":"long-enough-pw","role":"admin"}`},
 		{"PATCH", a + "/users/" + ViewerUser, `{"role":"admin"}`},
 		{"DELETE", a + "/users/" + AdminUser, ""},
+		{"DELETE", a + "/mirrors/lyon-1", ""},
 		{"POST", a + "/sites", `{"name":"Lyon","repositories":["https://mirror.lyon.example"]}`},
 		{"PUT", a + "/sites/Lyon", `{"name":"Lyon","repositories":["https://mirror.lyon.example"]}`},
 		{"DELETE", a + "/sites/Lyon", ""},

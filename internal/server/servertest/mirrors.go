@@ -95,6 +95,22 @@ func testMirrorEnrollment(t *testing.T, open Opener) {
 	r.JSON(t, &rot)
 	Want(t, e.manifest(cred, "", nil), http.StatusUnauthorized, "the rotated credential")
 	Want(t, e.manifest(rot.Credential, "", nil), http.StatusOK, "the new credential")
+
+	// An administrator deletes a mirror (a lost credential): its credential stops
+	// working and the name enrolls again. Read-only users may not.
+	Want(t, e.Do("DELETE", server.AdminPrefix+"/mirrors/lyon-1", Viewer, nil), http.StatusForbidden, "read-only delete")
+	Want(t, e.Do("DELETE", server.AdminPrefix+"/mirrors/lyon-1", Bearer(rot.Credential), nil), http.StatusUnauthorized, "delete with a mirror credential")
+	Want(t, e.Do("DELETE", server.AdminPrefix+"/mirrors/lyon-1", Admin, nil), http.StatusNoContent, "delete")
+	Want(t, e.Do("DELETE", server.AdminPrefix+"/mirrors/lyon-1", Admin, nil), http.StatusNotFound, "delete again")
+	Want(t, e.manifest(rot.Credential, "", nil), http.StatusUnauthorized, "credential of a deleted mirror")
+	e.RegisterMirror(EnrollmentSecret, "lyon-1", "lyon")
+	r = e.Do("GET", server.AdminPrefix+"/audit", Admin, nil)
+	Want(t, r, http.StatusOK, "audit")
+	for _, action := range []string{"mirror.register", "mirror.rotate", "mirror.delete"} {
+		if !strings.Contains(string(r.Body), `"`+action+`"`) {
+			t.Errorf("audit lacks %s", action)
+		}
+	}
 }
 
 // testMirrorManifest: every file of the repository (the catalog's sidecar excepted)
