@@ -462,6 +462,12 @@ func TestSiteRepositoriesEndToEnd(t *testing.T) {
 	if code, _ := mirrors["Paris"].get(t, stallName); code != http.StatusNotFound {
 		t.Errorf("mirror Paris serves %s while downloading it: HTTP %d, want 404", stallName, code)
 	}
+	// The bytes received reach the disk (as a partial file) before the kill, so that the
+	// resumed download can be counted to the byte.
+	waitFor(t, 30*time.Second, "the partial file of "+stallName+" on mirror Paris's disk", func() (bool, string) {
+		entries := repoEntries(t, filepath.Join(mirrorDir["Paris"], "waptwua"))
+		return entries[stallName+".part"] == paris.stallCut, fmt.Sprint(entries)
+	})
 	mirrors["Paris"].p.kill(t)
 	entries := repoEntries(t, filepath.Join(mirrorDir["Paris"], "waptwua"))
 	if _, ok := entries[stallName]; ok {
