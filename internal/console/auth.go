@@ -82,7 +82,16 @@ const (
 // requireUser lets requests with a valid session through, with the user and the CSRF
 // token in the context (app.ContextWithUser: the operations check and audit that user). Without a session a page redirects to the login form; a POST must
 // carry the session's CSRF token.
-func (c *Console) requireUser(next http.Handler) http.Handler {
+func (c *Console) requireUser(next http.Handler) http.Handler { return c.requireUserWith(next, true) }
+
+// requireUserStreamed is requireUser for a route that reads its own (large, streamed)
+// POST body: the body is neither capped nor parsed here, and the handler must check
+// the CSRF token itself (checkStreamedCSRF).
+func (c *Console) requireUserStreamed(next http.Handler) http.Handler {
+	return c.requireUserWith(next, false)
+}
+
+func (c *Console) requireUserWith(next http.Handler, parseForm bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck, err := r.Cookie(sessionCookie)
 		var u app.User
@@ -98,7 +107,7 @@ func (c *Console) requireUser(next http.Handler) http.Handler {
 			return
 		}
 		token := c.csrfToken(ck.Value)
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && parseForm {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if err := r.ParseForm(); err != nil {
 				c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read (larger than 2 MiB, or malformed).")
