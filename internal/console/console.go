@@ -161,6 +161,8 @@ type Console struct {
 
 	facets *facetCache
 	chart  chartCache
+	// msuMax caps an uploaded .msu (maxMSUBytes; smaller in tests).
+	msuMax int64
 }
 
 // New returns the console's handler. Mount it on the server's mux for "GET /{$}" and
@@ -178,11 +180,12 @@ func newConsole(deps Deps, opts ...Option) (*Console, error) {
 		return nil, errors.New("console: no store or no application")
 	}
 	c := &Console{
-		deps: deps,
-		now:  time.Now,
-		log:  slog.Default(),
-		loc:  time.Local,
-		cop:  http.NewCrossOriginProtection(),
+		deps:   deps,
+		now:    time.Now,
+		log:    slog.Default(),
+		loc:    time.Local,
+		cop:    http.NewCrossOriginProtection(),
+		msuMax: maxMSUBytes,
 	}
 	for _, o := range opts {
 		o(c)

@@ -90,7 +90,7 @@ func (c *Console) msuError(w http.ResponseWriter, r *http.Request, d msuData, ms
 // handleMSUUpload streams the uploaded .msu to a temporary folder and shows what it holds.
 func (c *Console) handleMSUUpload(w http.ResponseWriter, r *http.Request) {
 	d := c.msuData()
-	r.Body = http.MaxBytesReader(w, r.Body, maxMSUBytes+1<<20)
+	r.Body = http.MaxBytesReader(w, r.Body, c.msuMax+1<<20)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "Upload the .msu with the form (multipart/form-data).")
@@ -129,11 +129,11 @@ func (c *Console) handleMSUUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	file := filepath.Join(dir, name)
-	n, err := saveUpload(file, part)
+	n, err := saveUpload(file, part, c.msuMax)
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || n > maxMSUBytes {
+	if errors.As(err, &mbe) || n > c.msuMax {
 		_ = os.RemoveAll(dir)
-		c.msuError(w, r, d, fmt.Sprintf("%s is larger than %d GiB: build it with waptserver packages build-msu instead.", name, maxMSUBytes>>30))
+		c.msuError(w, r, d, fmt.Sprintf("%s is larger than %d MiB: build it with waptserver packages build-msu instead.", name, c.msuMax>>20))
 		return
 	}
 	if err != nil {
@@ -243,12 +243,12 @@ func (c *Console) putPayload(r *http.Request, p store.RulesPackage, path, src st
 	return err
 }
 
-func saveUpload(file string, src io.Reader) (int64, error) {
+func saveUpload(file string, src io.Reader, limit int64) (int64, error) {
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(f, io.LimitReader(src, maxMSUBytes+1))
+	n, err := io.Copy(f, io.LimitReader(src, limit+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

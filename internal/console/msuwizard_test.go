@@ -18,6 +18,17 @@ import (
 // page read as its first field (csrf "": none).
 func (c *client) upload(path, csrf, name string, data []byte) resp {
 	c.t.Helper()
+	return c.uploadForm(path, csrf, "", name, data)
+}
+
+// uploadWithHeader sends the CSRF token in the X-CSRF-Token header only.
+func (c *client) uploadWithHeader(csrf, name string, data []byte) resp {
+	c.t.Helper()
+	return c.uploadForm("/ui/packages/msu", "", csrf, name, data)
+}
+
+func (c *client) uploadForm(path, csrf, header, name string, data []byte) resp {
+	c.t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
 	if csrf != "" {
@@ -30,6 +41,9 @@ func (c *client) upload(path, csrf, name string, data []byte) resp {
 	req, err := http.NewRequest("POST", c.base+path, &b)
 	must(c.t, err)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if header != "" {
+		req.Header.Set("X-CSRF-Token", header)
+	}
 	res, err := c.hc.Do(req)
 	must(c.t, err)
 	defer res.Body.Close()
@@ -127,6 +141,23 @@ func TestMSUWizardAuthorisation(t *testing.T) {
 		if r.status != 400 || m == nil || strings.Contains(m[1], "\n") || !strings.Contains(m[1], name) || !strings.Contains(m[1], "not a Windows update") {
 			t.Errorf("%s: HTTP %d, message %q", name, r.status, m)
 		}
+	}
+	// The token may come in the X-CSRF-Token header instead of the first field.
+	if r := admin.uploadWithHeader(admin.csrf, "windows10.0-kb5034441-x64.msu", good); r.status != 200 || !strings.Contains(r.body, `id="msu-kb">KB5034441<`) {
+		t.Errorf("upload with the token in the header: HTTP %d", r.status)
+	} else if m := uploadRE.FindStringSubmatch(r.body); m != nil {
+		if dir, _, err := uploadFile(m[1]); err == nil {
+			os.RemoveAll(dir)
+		}
+	}
+	// A file over the cap is refused while it is read, and nothing stays on disk.
+	e.srv.Config.Handler.(*Console).msuMax = int64(len(good)) - 1
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), msuUploadPrefix+"*"))
+	if r := admin.upload("/ui/packages/msu", admin.csrf, "big.msu", good); r.status != 400 || !strings.Contains(r.body, "big.msu is larger than") {
+		t.Errorf("upload over the cap: HTTP %d", r.status)
+	}
+	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), msuUploadPrefix+"*")); len(after) > len(before) {
+		t.Errorf("a refused upload stays in %v", after)
 	}
 	if r := admin.upload("/ui/packages/msu", admin.csrf, "notes.txt", []byte("x")); r.status != 400 || !strings.Contains(r.body, "not an .msu file name") {
 		t.Errorf("upload of a .txt: HTTP %d", r.status)
