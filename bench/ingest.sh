@@ -60,15 +60,6 @@ as_pg=()
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-cleanup() {
-	stop_server
-	stop_pg
-	if [ "$KEEP" = 1 ]; then
-		log "work folder kept: $work"
-	else
-		rm -rf "$work"
-	fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

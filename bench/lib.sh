@@ -130,3 +130,15 @@ start_server() {
 	done
 	die "waptserver did not listen within 60 s (log: $dir/server.log)"
 }
+
+# cleanup stops the server and PostgreSQL and removes $work (kept with KEEP=1); the
+# scripts install it with trap.
+cleanup() {
+	stop_server
+	stop_pg
+	if [ "${KEEP:-0}" = 1 ]; then
+		log "work folder kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
