@@ -21,7 +21,8 @@ import (
 var pages = []string{
 	"/ui/", "/ui/updates", "/ui/updates/facets", "/ui/updates.csv", "/ui/updates/{key}", "/ui/tasks", "/ui/tasks?fragment=1",
 	"/ui/tasks.csv", "/ui/cleanup", "/ui/hosts", "/ui/hosts.csv", "/ui/hosts/{host}", "/ui/hosts/{host}/live",
-	"/ui/hosts/{host}/updates.csv", "/ui/rules", "/ui/audit", "/ui/audit.csv", "/ui/schedule",
+	"/ui/hosts/{host}/updates.csv", "/ui/rules", "/ui/audit", "/ui/audit.csv", "/ui/schedule", "/ui/repositories",
+	"/ui/packages/msu",
 }
 
 func fill(p, key, host string) string {
